@@ -29,8 +29,9 @@ type Write struct {
 	JSON []byte
 	// Version, when non-zero, is the version the writer already knows
 	// (the target applying a source version). The store then keeps that
-	// version, and skips the write if it holds the same or a newer one,
-	// so that re-applying old data never regresses a record.
+	// version and stores JSON exactly as given (meta included), and skips
+	// the write if it holds the same or a newer version, so that
+	// re-applying old data never regresses a record.
 	Version int64
 	// Patient is the id of the patient whose compartment the resource is
 	// in ("" when none). Filled by the ingest layer (fhir.Compartment).

@@ -43,6 +43,11 @@ type Journal interface {
 	// itself included, in Seq order.
 	Compartment(ctx context.Context, practice, patient string, at int64, fn func(Change) error) error
 
+	// State returns the state of one resource at seq `at`: its latest
+	// change at or before `at`, which may be a delete (Op == OpDelete). It
+	// returns an ENotFound error when the resource had no change by then.
+	State(ctx context.Context, practice, typ, id string, at int64) (Change, error)
+
 	// Get returns the current state of one resource, or an ENotFound error
 	// when it does not exist or is deleted.
 	Get(ctx context.Context, practice, typ, id string) (Change, error)
