@@ -1,0 +1,39 @@
+package dtm
+
+import (
+	"context"
+	"slices"
+)
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	Client string // client id; "" when authentication is off
+	// Practices the caller may read; AllPractices means every practice.
+	Practices []string
+	// Ingest is true for the source system's own credentials, which may
+	// write records and watermarks.
+	Ingest bool
+	// Admin may manage practices, clients and cutover state.
+	Admin bool
+}
+
+// AllPractices in Principal.Practices grants every practice (auth off).
+const AllPractices = "*"
+
+// CanRead reports whether the principal may read the practice.
+func (p Principal) CanRead(ods string) bool {
+	return slices.Contains(p.Practices, AllPractices) || slices.Contains(p.Practices, ods)
+}
+
+type principalKey struct{}
+
+// NewContextWithPrincipal returns ctx carrying p.
+func NewContextWithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFromContext returns the principal in ctx and whether there is one.
+func PrincipalFromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
