@@ -1,0 +1,71 @@
+package ukcore
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkValidate measures Validate over real resources: the UK Core
+// examples and the Synthea bundles' entries (skipped without ../shared/data).
+// Run: go test ./ukcore/ -run '^$' -bench Validate -benchtime 5s
+func BenchmarkValidate(b *testing.B) {
+	corpora := []struct {
+		name string
+		load func(testing.TB) [][]byte
+	}{
+		{"ukcore-examples", ukcoreExamples},
+		{"synthea", syntheaResources},
+	}
+	v := MustValidator(b, Options{Now: fixedNow})
+	for _, c := range corpora {
+		resources := c.load(b)
+		var size int64
+		for _, r := range resources {
+			size += int64(len(r))
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(size / int64(len(resources)))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				v.Validate(resources[i%len(resources)])
+				i++
+			}
+			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "resources/s")
+		})
+		b.Run(c.name+"/parallel", func(b *testing.B) {
+			b.SetBytes(size / int64(len(resources)))
+			b.ReportAllocs()
+			var n atomic.Int64
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					v.Validate(resources[i%len(resources)])
+					i++
+				}
+				n.Add(int64(i))
+			})
+			b.ReportMetric(float64(n.Load())/time.Since(start).Seconds(), "resources/s")
+		})
+		b.Run(c.name+"/structure-only", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				v.structure(resources[i%len(resources)])
+				i++
+			}
+			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "resources/s")
+		})
+		b.Run(c.name+"/rules-only", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				obj, _ := decodeObject(resources[i%len(resources)])
+				w := walker{v: v, now: fixedNow()}
+				w.walkRoot(obj)
+				i++
+			}
+			b.ReportMetric(float64(i)/b.Elapsed().Seconds(), "resources/s")
+		})
+	}
+}
