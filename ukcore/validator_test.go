@@ -313,6 +313,9 @@ func TestValidator_Validate(t *testing.T) {
 		}
 	})
 
+	t.Run("UKCoreExamples", testUKCoreExamples)
+	t.Run("Synthea", testSynthea)
+
 	t.Run("Concurrent", func(t *testing.T) {
 		v := MustValidator(t, Options{Now: fixedNow})
 		docs := []string{goodPatient, goodObservation, goodCondition, goodMedicationRequest,
