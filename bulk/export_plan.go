@@ -1,0 +1,190 @@
+package bulk
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+
+	"github.com/dtm-project/dtm"
+)
+
+// planner splits one job into files. progress is called now and then with
+// a human-readable message; its error aborts planning.
+type planner struct {
+	j        dtm.Journal
+	job      *dtm.ExportJob
+	max      int64
+	progress func(ctx context.Context, msg string) error
+	files    []dtm.ExportFile
+}
+
+// plan computes the files of job: for each practice, the change parts
+// (one scan of the journal over (Since, Until], split per kind and type into
+// parts of at most max resources by recording sequence boundaries), then
+// the joiner parts, then the error file of a lenient request. Its cost grows
+// with the number of changes in range and the size of joiners' records,
+// never with the size of the practice.
+func (p *planner) plan(ctx context.Context) ([]dtm.ExportFile, error) {
+	for i, practice := range p.job.Practices {
+		sel := newSelector(p.j, p.job, practice)
+		label := fmt.Sprintf("practice %d of %d", i+1, len(p.job.Practices))
+		if err := p.planChanges(ctx, sel, label); err != nil {
+			return nil, fmt.Errorf("plan changes: %w", err)
+		}
+		if err := p.planJoiners(ctx, sel, label); err != nil {
+			return nil, fmt.Errorf("plan joiners: %w", err)
+		}
+	}
+	if n := len(ignoredParams(p.job)); n > 0 {
+		p.files = append(p.files, dtm.ExportFile{Kind: dtm.FileError, Type: "OperationOutcome", Count: int64(n)})
+	}
+	numberParts(p.files)
+	return p.files, nil
+}
+
+// planChanges scans the practice's changes once and cuts them into parts.
+func (p *planner) planChanges(ctx context.Context, sel *selector, label string) error {
+	open := map[string]*dtm.ExportFile{} // by kind + "/" + type
+	last := map[string]int64{}           // ToSeq of the last closed part
+	var n int64
+	err := sel.scanChanges(ctx, "", p.job.Since, func(c *dtm.Change) error {
+		kind, typ := fileKind(c), c.Type
+		if kind == dtm.FileDeleted {
+			typ = "Bundle"
+		}
+		key := kind + "/" + typ
+		f := open[key]
+		if f == nil {
+			from, ok := last[key]
+			if !ok {
+				from = p.job.Since
+			}
+			f = &dtm.ExportFile{Kind: kind, Type: typ, Practice: sel.practice, FromSeq: from}
+			open[key] = f
+		}
+		f.Count++
+		f.ToSeq = c.Seq
+		if f.Count >= p.max {
+			p.files = append(p.files, *f)
+			last[key] = f.ToSeq
+			delete(open, key)
+		}
+		if n++; n%10_000 == 0 {
+			return p.progress(ctx, fmt.Sprintf("%s: %d changes planned", label, n))
+		}
+		return nil
+	})
+	for _, f := range open {
+		p.files = append(p.files, *f)
+	}
+	return err
+}
+
+// planJoiners finds the patients who joined in range (from the Patient
+// changes in range only) and packs their earlier records into joiner parts
+// per type.
+func (p *planner) planJoiners(ctx context.Context, sel *selector, label string) error {
+	var joiners []string
+	q := dtm.ChangeQuery{Practice: sel.practice, Type: "Patient", Since: p.job.Since, Until: p.job.Until}
+	err := p.j.Changes(ctx, q, func(c dtm.Change) error {
+		ok, err := sel.isJoiner(ctx, &c)
+		if ok {
+			joiners = append(joiners, c.ID)
+		}
+		return err
+	})
+	if err != nil || len(joiners) == 0 {
+		return err
+	}
+	open := map[string]*dtm.ExportFile{}
+	for i, patient := range joiners {
+		counts := map[string]int64{}
+		if err := sel.scanJoiner(ctx, patient, "", func(c *dtm.Change) error {
+			counts[c.Type]++
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, typ := range sortedTypes(counts) {
+			f := open[typ]
+			if f != nil && f.Count+counts[typ] > p.max {
+				p.files = append(p.files, *f)
+				f = nil
+			}
+			if f == nil {
+				f = &dtm.ExportFile{Kind: dtm.FileOutput, Type: typ, Practice: sel.practice}
+				open[typ] = f
+			}
+			f.Joiners = append(f.Joiners, patient)
+			f.Count += counts[typ]
+		}
+		if (i+1)%100 == 0 {
+			if err := p.progress(ctx, fmt.Sprintf("%s: %d of %d new registrations planned", label, i+1, len(joiners))); err != nil {
+				return err
+			}
+		}
+	}
+	for _, typ := range sortedTypes(open) {
+		p.files = append(p.files, *open[typ])
+	}
+	return nil
+}
+
+// numberParts sorts files by practice, kind, type, change parts before
+// joiner parts, and sequence, and numbers the parts of each (practice,
+// kind, type) from 1.
+func numberParts(files []dtm.ExportFile) {
+	kindOrder := map[string]int{dtm.FileOutput: 0, dtm.FileDeleted: 1, dtm.FileError: 2}
+	slices.SortStableFunc(files, func(a, b dtm.ExportFile) int {
+		return cmp.Or(cmp.Compare(kindOrder[a.Kind], kindOrder[b.Kind]),
+			cmp.Compare(a.Practice, b.Practice), cmp.Compare(a.Type, b.Type),
+			cmp.Compare(isJoinerPart(a), isJoinerPart(b)), cmp.Compare(a.FromSeq, b.FromSeq))
+	})
+	for i := range files {
+		files[i].Part = 1
+		if i > 0 && files[i-1].Kind == files[i].Kind && files[i-1].Practice == files[i].Practice &&
+			files[i-1].Type == files[i].Type {
+			files[i].Part = files[i-1].Part + 1
+		}
+	}
+}
+
+// sortedTypes returns the keys of m in order.
+func sortedTypes[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ignoredParams lists the parameters a lenient request sent that the
+// export ignored, recomputed from the recorded request URL so that the
+// error file is a pure function of the job.
+func ignoredParams(job *dtm.ExportJob) []string {
+	if !job.Lenient {
+		return nil
+	}
+	u, err := url.Parse(job.Request)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, name := range sortedKeys(u.Query()) {
+		if !knownParams[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// isJoinerPart is 1 for a joiner part and 0 for a change part.
+func isJoinerPart(f dtm.ExportFile) int {
+	if len(f.Joiners) > 0 {
+		return 1
+	}
+	return 0
+}
