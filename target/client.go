@@ -1,0 +1,343 @@
+package target
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dtm-project/dtm"
+)
+
+// Authorizer supplies bearer tokens for requests to the source (SMART
+// Backend Services). Token is called before every request that needs one,
+// so implementations cache tokens until shortly before they expire. It must
+// be safe for concurrent use.
+type Authorizer interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// ClientOptions configure a Client. The zero value is usable.
+type ClientOptions struct {
+	// HTTP sends the requests. Nil means a client whose transport does not
+	// decompress transparently (the Client handles gzip itself) and waits
+	// at most a minute for response headers.
+	HTTP *http.Client
+	// Auth supplies tokens; nil sends no Authorization header (a source
+	// running --auth none).
+	Auth Authorizer
+	// Logger receives operational messages, never patient data;
+	// slog.Default() when nil.
+	Logger *slog.Logger
+	// Clock interprets Retry-After dates; dtm.SystemClock{} when nil.
+	Clock dtm.Clock
+	// UserAgent is sent with every request; "dtm-target" when empty.
+	UserAgent string
+	// MaxAttempts bounds the attempts of one request or download (6 when 0).
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the capped exponential backoff
+	// between retries and between polls without Retry-After (500 ms and
+	// 30 s when 0).
+	MinBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter caps how long a Retry-After may make the client wait
+	// (10 minutes when 0), so that a hostile value cannot stall a pull.
+	MaxRetryAfter time.Duration
+	// Rand returns a float in [0, 1) for backoff jitter; math/rand/v2 when
+	// nil.
+	Rand func() float64
+}
+
+// Client talks FHIR Bulk Data and the dtm control plane to one source. It
+// is safe for concurrent use. Every method takes ctx first and stops when
+// it is done; every response body it opens it closes.
+type Client struct {
+	root *url.URL // the source's root, e.g. https://host:8443
+	fhir *url.URL // the FHIR base, root + /fhir
+	opts ClientOptions
+	log  *slog.Logger
+}
+
+// NewClient returns a client for the source at sourceURL: the server's
+// root URL (https://host:port), or its FHIR base ending in /fhir. It
+// returns an EInvalid error for a URL that is not absolute http(s).
+func NewClient(sourceURL string, opts ClientOptions) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(sourceURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, dtm.Errorf(dtm.EInvalid, "source URL must be an absolute http or https URL")
+	}
+	u.RawQuery, u.Fragment = "", ""
+	u.Path = strings.TrimSuffix(u.Path, "/fhir")
+	u.RawPath = ""
+	c := &Client{root: u, opts: opts, log: opts.Logger}
+	c.fhir = u.JoinPath("fhir")
+	if c.opts.HTTP == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.DisableCompression = true
+		t.ResponseHeaderTimeout = time.Minute
+		c.opts.HTTP = &http.Client{Transport: t}
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.opts.Clock == nil {
+		c.opts.Clock = dtm.SystemClock{}
+	}
+	if c.opts.UserAgent == "" {
+		c.opts.UserAgent = "dtm-target"
+	}
+	if c.opts.MaxAttempts <= 0 {
+		c.opts.MaxAttempts = 6
+	}
+	if c.opts.MinBackoff <= 0 {
+		c.opts.MinBackoff = 500 * time.Millisecond
+	}
+	if c.opts.MaxBackoff <= 0 {
+		c.opts.MaxBackoff = 30 * time.Second
+	}
+	if c.opts.MaxRetryAfter <= 0 {
+		c.opts.MaxRetryAfter = 10 * time.Minute
+	}
+	if c.opts.Rand == nil {
+		c.opts.Rand = rand.Float64
+	}
+	return c, nil
+}
+
+// Source returns the source's root URL, normalised: the key of its
+// checkpoints.
+func (c *Client) Source() string { return c.root.String() }
+
+// FHIRBase returns the source's FHIR base URL (root + /fhir).
+func (c *Client) FHIRBase() string { return c.fhir.String() }
+
+// StatusError is a response from the source with an unexpected status. Its
+// Diagnostics come from the OperationOutcome the source sent, if any. It
+// unwraps to a *dtm.Error whose code matches the status (404 ENotFound, 410
+// EGone, 429 ETooMany, 5xx EUnavailable, ...).
+type StatusError struct {
+	Op          string // what the client was doing, e.g. "kick-off"
+	StatusCode  int
+	Diagnostics string
+	RetryAfter  time.Duration // from the Retry-After header; 0 if none
+}
+
+// Error implements error.
+func (e *StatusError) Error() string {
+	s := fmt.Sprintf("%s: source answered %d %s", e.Op, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Diagnostics != "" {
+		s += ": " + e.Diagnostics
+	}
+	return s
+}
+
+// Unwrap returns the dtm error equivalent to the status.
+func (e *StatusError) Unwrap() error {
+	code := dtm.EInternal
+	switch s := e.StatusCode; {
+	case s == http.StatusBadRequest || s == http.StatusUnprocessableEntity:
+		code = dtm.EInvalid
+	case s == http.StatusUnauthorized:
+		code = dtm.EUnauthorized
+	case s == http.StatusForbidden:
+		code = dtm.EForbidden
+	case s == http.StatusNotFound:
+		code = dtm.ENotFound
+	case s == http.StatusGone:
+		code = dtm.EGone
+	case s == http.StatusTooManyRequests:
+		code = dtm.ETooMany
+	case s == http.StatusNotImplemented:
+		code = dtm.ENotSupported
+	case s >= 500:
+		code = dtm.EUnavailable
+	}
+	return &dtm.Error{Code: code, Message: e.Error()}
+}
+
+// statusError reads (at most 64 KiB of) resp's body for an
+// OperationOutcome's diagnostics and returns a *StatusError. It does not
+// close the body.
+func (c *Client) statusError(op string, resp *http.Response) *StatusError {
+	e := &StatusError{Op: op, StatusCode: resp.StatusCode, RetryAfter: c.retryAfter(resp)}
+	var oo struct {
+		Issue []struct {
+			Code        string `json:"code"`
+			Diagnostics string `json:"diagnostics"`
+			Details     struct {
+				Text string `json:"text"`
+			} `json:"details"`
+		} `json:"issue"`
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(body, &oo) == nil {
+		var parts []string
+		for _, is := range oo.Issue {
+			if d := is.Diagnostics + is.Details.Text; d != "" {
+				parts = append(parts, d)
+			} else if is.Code != "" {
+				parts = append(parts, is.Code)
+			}
+		}
+		e.Diagnostics = strings.Join(parts, "; ")
+	}
+	return e
+}
+
+// retryAfter parses Retry-After (delay-seconds or an HTTP date) and caps it
+// at MaxRetryAfter. It returns 0 when the header is absent or unreadable.
+func (c *Client) retryAfter(resp *http.Response) time.Duration {
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		d = time.Duration(n * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(c.opts.Clock.Now())
+	}
+	return min(max(d, 0), c.opts.MaxRetryAfter)
+}
+
+// backoff returns the jittered delay before retry number attempt (1-based):
+// MinBackoff doubled each attempt, capped at MaxBackoff, ±20 %.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.opts.MinBackoff
+	for i := 1; i < attempt && d < c.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, c.opts.MaxBackoff)
+	return time.Duration(float64(d) * (0.8 + 0.4*c.opts.Rand()))
+}
+
+// sleep waits d or until ctx is done, returning ctx's error in that case.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// request builds a request with the client's common headers and, when
+// withToken is set and an Authorizer is configured, a bearer token.
+func (c *Client) request(ctx context.Context, method, u string, withToken bool) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	if withToken && c.opts.Auth != nil {
+		tok, err := c.opts.Auth.Token(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("access token: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return req, nil
+}
+
+// retryable reports whether a response status is worth retrying: 429 and
+// the transient 5xx (502, 503, 504; 500 too when also500).
+func retryable(status int, also500 bool) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout:
+		return true
+	case http.StatusInternalServerError:
+		return also500
+	}
+	return false
+}
+
+// temporary reports whether a transport error is worth retrying: anything
+// but the caller's own cancellation and a malformed URL.
+func temporary(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Op == "parse" {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset")
+}
+
+// send performs the request newReq builds, retrying transport errors and
+// retryable statuses up to MaxAttempts times with backoff (or the
+// Retry-After the source sent). It returns the first response with any
+// other status, whose body the caller must close, or the last error (a
+// *StatusError for a status).
+func (c *Client) send(ctx context.Context, op string, newReq func() (*http.Request, error), also500 bool) (*http.Response, error) {
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		req, err := newReq()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		resp, err := c.opts.HTTP.Do(req)
+		wait := c.backoff(attempt)
+		switch {
+		case err != nil && !temporary(ctx, err):
+			return nil, fmt.Errorf("%s: %w", op, err)
+		case err != nil:
+			lastErr = fmt.Errorf("%s: %w", op, err)
+		case retryable(resp.StatusCode, also500):
+			se := c.statusError(op, resp)
+			resp.Body.Close()
+			lastErr = se
+			if se.RetryAfter > 0 {
+				wait = se.RetryAfter
+			}
+		default:
+			return resp, nil
+		}
+		if attempt >= c.opts.MaxAttempts {
+			return nil, lastErr
+		}
+		c.log.Debug("retrying", "op", op, "attempt", attempt, "wait", wait, "err", lastErr)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+}
+
+// getJSON GETs u (with a token when withToken) and decodes a 200 response
+// into v. A 404 is returned as a *StatusError (ENotFound).
+func (c *Client) getJSON(ctx context.Context, op, u string, withToken bool, v any) error {
+	resp, err := c.send(ctx, op, func() (*http.Request, error) {
+		req, err := c.request(ctx, http.MethodGet, u, withToken)
+		if err == nil {
+			req.Header.Set("Accept", "application/fhir+json, application/json")
+		}
+		return req, err
+	}, true)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c.statusError(op, resp)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v); err != nil {
+		return fmt.Errorf("%s: decode response: %w", op, err)
+	}
+	return nil
+}
