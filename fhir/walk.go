@@ -232,6 +232,7 @@ func (w *walker) str() (raw []byte, escaped bool, err error) {
 			raw = data[start:i]
 			w.pos = i + 1
 			if !ascii && !utf8.Valid(raw) {
+				w.pos = start + firstInvalidUTF8(raw)
 				return nil, false, w.errorf("invalid UTF-8 in string")
 			}
 			return raw, escaped, nil
@@ -279,6 +280,19 @@ func plain8(x uint64) bool {
 	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
 	less20 := (x - ones*0x20) & ^x & highs
 	return (less20 | hasZero(x^(ones*'"')) | hasZero(x^(ones*'\\')) | x&highs) == 0
+}
+
+// firstInvalidUTF8 returns the offset of the first byte of b that is not
+// part of a valid UTF-8 sequence.
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 func isHex4(b []byte) bool {
