@@ -73,10 +73,16 @@ func structureFinding(rv reflect.Value) Finding {
 	e := rv.Elem()
 	path, details := e.FieldByName("Path"), e.FieldByName("Details")
 	if path.Kind() == reflect.String {
-		f.Expression = path.String()
+		f.Expression = safePath(path.String())
 	}
 	if details.Kind() == reflect.String && details.String() != "" {
 		f.Message = details.String()
+	}
+	// For an unknown resource type the path ends in the type as the input
+	// spelled it; point at the resourceType element instead.
+	if f.Message == "unknown resource type" {
+		i := strings.LastIndexByte(f.Expression, '.')
+		f.Expression = f.Expression[:i+1] + "resourceType"
 	}
 	// For an unknown element the library puts its quoted JSON name in
 	// Diagnostics. A name is schema, not data; keep it when it looks like
@@ -90,6 +96,28 @@ func structureFinding(rv reflect.Value) Finding {
 		}
 	}
 	return f
+}
+
+// safePath returns the library's element path with any step that is not an
+// element or resource type name replaced by "*": for an unknown resource
+// type the path ends in the type as the input spelled it, which may be
+// anything.
+func safePath(p string) string {
+	if p == "" {
+		return ""
+	}
+	steps := strings.Split(p, ".")
+	for i, s := range steps {
+		name, index, _ := strings.Cut(s, "[")
+		if index != "" && (!strings.HasSuffix(index, "]") || !isDigits(index[:len(index)-1])) {
+			steps[i] = "*"
+			continue
+		}
+		if !elementName(name) && !resourceTypeName(name) {
+			steps[i] = "*"
+		}
+	}
+	return strings.Join(steps, ".")
 }
 
 // elementName reports whether s could be a FHIR JSON element name: a

@@ -297,9 +297,11 @@ func TestValidator_Validate(t *testing.T) {
 		doc := `{"resourceType":"Patient","id":"p1","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"4000000633"},
 			{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"400 000 0632"}],"name":[{"family":"Zebedee"}],
 			"birthDate":"2031-07-14","gender":"Zebedee","link":[{"other":{"reference":"Patient/Zebedee"},"type":"seealso"}],
-			"generalPractitioner":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"Y99999"}}]}`
+			"generalPractitioner":[{"identifier":{"system":"https://fhir.nhs.uk/Id/ods-organization-code","value":"Y99999"}}],
+			"Zebedee":{"system":"http://snomed.info/sct","code":"1"},"zebedee":{"Zebedee":{"system":"http://snomed.info/sct","code":"1"}},
+			"contained":[{"resourceType":"Zebedee","id":"z"}]}`
 		r := v.Validate([]byte(doc))
-		if len(r.Findings) < 5 {
+		if len(r.Findings) < 8 {
 			t.Fatalf("want findings from several rules, got %+v", r.Findings)
 		}
 		out := string(r.OperationOutcome("Patient", "p1"))

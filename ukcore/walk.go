@@ -38,8 +38,8 @@ type walker struct {
 // walkRoot validates the top-level resource obj.
 func (w *walker) walkRoot(obj map[string]any) {
 	rt, _ := obj["resourceType"].(string)
-	if rt == "" {
-		// The structural validator reports the missing type.
+	if !resourceTypeName(rt) {
+		// The structural validator reports the missing or odd type.
 		rt = "Resource"
 	}
 	w.path = append(w.path[:0], seg{name: rt, idx: -1})
@@ -103,13 +103,20 @@ func (w *walker) add(sev Severity, code, rule, elem, msg string) {
 }
 
 // expr renders the current path, followed by elem when it is not empty.
+// A step whose JSON name is not a FHIR element name is written "*": in
+// malformed input a key may be anything, even patient data.
 func (w *walker) expr(elem string) string {
 	var b strings.Builder
 	for i, s := range w.path {
-		if i > 0 {
+		switch {
+		case i == 0:
+			b.WriteString(s.name) // checked by walkRoot
+		case elementName(s.name):
 			b.WriteByte('.')
+			b.WriteString(s.name)
+		default:
+			b.WriteString(".*")
 		}
-		b.WriteString(s.name)
 		if s.idx >= 0 {
 			b.WriteByte('[')
 			b.WriteString(strconv.Itoa(s.idx))
