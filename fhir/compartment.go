@@ -128,7 +128,7 @@ func Compartment(resourceType string, resource []byte) (patientID string, err er
 	if resourceType == "Patient" {
 		var id []byte
 		err := walkObject(resource, func(key []byte, escaped bool, value []byte) error {
-			if string(key) == "id" || escaped && decodeKey(key, true) == "id" {
+			if keyIs(key, escaped, "id") {
 				id = value
 			}
 			return nil
@@ -246,7 +246,7 @@ func patientRef(ref string) (id string, ok bool) {
 func PatientActive(resource []byte) bool {
 	active := true
 	_ = walkObject(resource, func(key []byte, escaped bool, value []byte) error {
-		if string(key) == "active" || escaped && decodeKey(key, true) == "active" {
+		if keyIs(key, escaped, "active") {
 			active = string(value) != "false"
 		}
 		return nil

@@ -236,10 +236,7 @@ func FuzzNDJSONReader(f *testing.F) {
 	f.Add([]byte("\xef\xbb\xbf{}\n \n{\"a\":\"\\u00e9\"}"), 8)
 	f.Add([]byte(strings.Repeat("{\"a\":\"bbbbbbbb\"}\n", 10)), 12)
 	f.Fuzz(func(t *testing.T, data []byte, max int) {
-		max = max%64 + 1
-		if max < 0 {
-			max = -max
-		}
+		max = (max%64+64)%64 + 1
 		r := NewNDJSONReader(bytes.NewReader(data), NDJSONOptions{MaxLineBytes: max})
 		last := 0
 		for i := 0; ; i++ {

@@ -318,6 +318,14 @@ func decodeKey(raw []byte, escaped bool) string {
 	return s
 }
 
+// keyIs reports whether a raw key (see memberFunc) is name.
+func keyIs(key []byte, escaped bool, name string) bool {
+	if escaped {
+		return decodeKey(key, true) == name
+	}
+	return string(key) == name
+}
+
 // isString reports whether a raw value is a JSON string.
 func isString(raw []byte) bool { return len(raw) > 0 && raw[0] == '"' }
 
