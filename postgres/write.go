@@ -1,0 +1,153 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dtm-project/dtm"
+	"github.com/jackc/pgx/v5"
+)
+
+// Apply commits the writes for one practice as one atomic batch and returns
+// the snapshot after it (or Head, when every write was skipped). See
+// dtm.Journal for the skip rules. A later write to a resource already
+// written in the same batch is applied after it, with the next version.
+// It returns an EInvalid error for a malformed write (checked before any
+// lock is taken), ENotFound for an unknown practice and EFrozen for a frozen
+// one. Apply holds the head row lock from its first read to its commit:
+// commits are serialised, so seq order is commit order and commit times
+// strictly increase with seq.
+func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (dtm.Commit, error) {
+	ps, err := prepare(writes)
+	if err != nil {
+		return dtm.Commit{}, err
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	head, err := readHead(ctx, tx, " FOR UPDATE") // the store-wide commit lock
+	if err != nil {
+		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
+	}
+	if err := checkWritable(ctx, tx, practice); err != nil {
+		return dtm.Commit{}, err
+	}
+	cur, err := readStates(ctx, tx, practice, ps)
+	if err != nil {
+		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
+	}
+	rows, skipped, live := plan(ps, cur, head.Seq)
+	if len(rows) == 0 {
+		return dtm.Commit{Snapshot: head, Skipped: skipped}, nil
+	}
+	us := max(db.clock.Now().UnixMicro(), toMicros(head.Time)+1)
+	commit := dtm.Snapshot{Seq: rows[len(rows)-1].seq, Time: fromMicros(us)}
+	if err := stamp(rows, commit.Time); err != nil {
+		return dtm.Commit{}, err
+	}
+	if err := insertRows(ctx, tx, practice, us, rows); err != nil {
+		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
+	}
+	if err := finish(ctx, tx, practice, commit, live); err != nil {
+		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return dtm.Commit{}, fmt.Errorf("apply: commit: %w", err)
+	}
+	return dtm.Commit{Snapshot: commit, Applied: len(rows), Skipped: skipped}, nil
+}
+
+// checkWritable returns ENotFound for an unknown practice and EFrozen for a
+// frozen one.
+func checkWritable(ctx context.Context, tx pgx.Tx, practice string) error {
+	var frozen bool
+	err := tx.QueryRow(ctx, `SELECT frozen FROM practices WHERE ods = $1`, practice).Scan(&frozen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return dtm.Errorf(dtm.ENotFound, "practice %s not found", practice)
+	} else if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	if frozen {
+		return dtm.Errorf(dtm.EFrozen, "practice %s is frozen", practice)
+	}
+	return nil
+}
+
+// readStates returns the latest journal row of every resource the batch
+// writes that has one, in one query.
+func readStates(ctx context.Context, tx pgx.Tx, practice string, ps []prepared) (map[key]state, error) {
+	seen := make(map[key]bool, len(ps))
+	types, ids := make([]string, 0, len(ps)), make([]string, 0, len(ps))
+	for _, w := range ps {
+		k := key{w.Type, w.ID}
+		if !seen[k] {
+			seen[k] = true
+			types, ids = append(types, k.typ), append(ids, k.id)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT r.type, r.id, s.version, s.op, s.hash, s.patient
+		FROM unnest($2::text[], $3::text[]) AS r(type, id)
+		CROSS JOIN LATERAL (SELECT version, op, hash, patient FROM journal
+			WHERE practice = $1 AND type = r.type COLLATE "C" AND id = r.id COLLATE "C"
+			ORDER BY seq DESC LIMIT 1) s`, practice, types, ids)
+	if err != nil {
+		return nil, err
+	}
+	cur := make(map[key]state, len(ps))
+	var k key
+	var st state
+	var op int16
+	_, err = pgx.ForEachRow(rows, []any{&k.typ, &k.id, &st.version, &op, &st.hash, &st.patient}, func() error {
+		st.op = dtm.Op(op)
+		cur[k] = st
+		return nil
+	})
+	return cur, err
+}
+
+// insertRows appends rows to the journal with COPY.
+func insertRows(ctx context.Context, tx pgx.Tx, practice string, us int64, rows []row) error {
+	cols := []string{"seq", "practice", "type", "id", "version", "op", "commit_us", "patient", "member", "hash", "json"}
+	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+		r := rows[i]
+		var js []byte
+		if r.op == dtm.OpUpsert {
+			js = r.json
+		}
+		return []any{r.seq, practice, r.typ, r.id, r.version, int16(r.op), us, r.patient, r.member, r.hash, js}, nil
+	})
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"journal"}, cols, src)
+	if err != nil {
+		return err
+	}
+	if n != int64(len(rows)) {
+		return fmt.Errorf("copied %d journal rows of %d", n, len(rows))
+	}
+	return nil
+}
+
+// finish moves head to commit, records the commit time, adjusts the live
+// counts and the practice's last update, in one round trip.
+func finish(ctx context.Context, tx pgx.Tx, practice string, commit dtm.Snapshot, live map[string]int64) error {
+	us := toMicros(commit.Time)
+	var types []string
+	var deltas []int64
+	for typ, n := range live {
+		if n != 0 {
+			types, deltas = append(types, typ), append(deltas, n)
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE head SET seq = $1, time_us = $2 WHERE id = 1`, commit.Seq, us)
+	b.Queue(`INSERT INTO commits (time_us, seq) VALUES ($1, $2)`, us, commit.Seq)
+	b.Queue(`UPDATE practices SET last_updated_us = $1 WHERE ods = $2`, us, practice)
+	if len(types) > 0 {
+		b.Queue(`INSERT INTO counts (practice, type, live)
+			SELECT $1, t, n FROM unnest($2::text[], $3::bigint[]) AS d(t, n)
+			ON CONFLICT (practice, type) DO UPDATE SET live = counts.live + excluded.live`, practice, types, deltas)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
