@@ -14,13 +14,20 @@ func (g *pgen) appointment(v *visit, typ concept) string {
 	return g.booking(v.who, v.t, v.t.AddDate(0, 0, -between(g.r, 0, 14)), "fulfilled", typ)
 }
 
-// booking writes a Slot and an Appointment for the patient with who at t.
+// booking writes a Slot and an Appointment for the patient with who at t
+// and returns the Appointment reference.
 func (g *pgen) booking(who staff, t, created time.Time, status string, typ concept) string {
-	slot := "Slot/" + g.id("slot")
+	slot, appt := "Slot/"+g.id("slot"), "Appointment/"+g.id("appt")
+	updated := minTime(maxTime(created, t), g.end)
+	g.bookingV(slot, appt, 1, who, t, created, updated, status, typ)
+	return appt
+}
+
+// bookingV writes version version of a Slot and its Appointment.
+func (g *pgen) bookingV(slot, appt string, version int, who staff, t, created, updated time.Time, status string, typ concept) {
 	end := t.Add(10 * time.Minute)
-	updated := minTime(maxTime(created, t), g.p.base)
 	e := g.b.start()
-	e.header("Slot", idOf(slot), updated, false)
+	e.headerV("Slot", idOf(slot), version, updated, false)
 	e.ar("serviceCategory")
 	e.ccv(snomedSystem, gpService.Code, gpService.Display)
 	e.endArr()
@@ -35,9 +42,8 @@ func (g *pgen) booking(who staff, t, created time.Time, status string, typ conce
 	e.end()
 	g.b.finish("Slot", e)
 
-	appt := "Appointment/" + g.id("appt")
 	e = g.b.start()
-	e.header("Appointment", idOf(appt), updated, false)
+	e.headerV("Appointment", idOf(appt), version, updated, false)
 	e.s("status", status)
 	if status == "cancelled" {
 		e.cct("cancelationReason", "Patient cancelled")
@@ -64,18 +70,14 @@ func (g *pgen) booking(who staff, t, created time.Time, status string, typ conce
 	e.endArr()
 	e.end()
 	g.b.finish("Appointment", e)
-	return appt
 }
 
-// provenance writes who made a consultation's entries.
+// provenance writes who recorded a consultation.
 func (g *pgen) provenance(v *visit) {
 	e := g.b.start()
 	e.header("Provenance", g.id("prov"), v.t.Add(20*time.Minute), v.sensitive)
-	e.ar("target")
+	e.ar("target") // the Encounter only: entries may later be deleted in error
 	e.refv(v.ref)
-	for _, ref := range v.entries {
-		e.refv(ref)
-	}
 	e.endArr()
 	e.dt("recorded", v.t.Add(20*time.Minute))
 	e.cc("activity", provActivity, "CREATE", "create")

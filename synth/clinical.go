@@ -5,14 +5,12 @@ import (
 	"time"
 )
 
-// visit is the context of one consultation: entries made in it are listed
-// for its Provenance.
+// visit is the context of one consultation.
 type visit struct {
 	ref       string // "Encounter/..."
 	t         time.Time
 	who       staff
 	sensitive bool
-	entries   []string
 }
 
 // encounterRate returns the expected consultations a year for the patient
@@ -187,7 +185,6 @@ func (g *pgen) problem(v *visit, c concept, onset, abated time.Time, sensitive b
 	recorded := onset
 	if v != nil {
 		recorded = v.t
-		v.entries = append(v.entries, ref)
 	}
 	e := g.b.start()
 	e.header("Condition", idOf(ref), recorded.Add(15*time.Minute), sensitive)
@@ -260,9 +257,6 @@ func (g *pgen) quantity(v *visit, l labTest, category string, t time.Time) strin
 	e.qty("valueQuantity", g.value(l), l.Unit, l.UCUM)
 	e.end()
 	g.b.finish("Observation", e)
-	if v != nil {
-		v.entries = append(v.entries, ref)
-	}
 	return ref
 }
 
@@ -284,7 +278,6 @@ func (g *pgen) bloodPressure(v *visit, t time.Time) {
 	e.endArr()
 	e.end()
 	g.b.finish("Observation", e)
-	v.entries = append(v.entries, ref)
 }
 
 // weightBMI writes weight, height and the BMI derived from them.
@@ -316,7 +309,6 @@ func (g *pgen) smoking(v *visit, t time.Time) {
 	e.cc("valueCodeableConcept", snomedSystem, s.Code, s.Display)
 	e.end()
 	g.b.finish("Observation", e)
-	v.entries = append(v.entries, ref)
 }
 
 func itoa(n int) string { return string(pad(nil, n, 1)) }

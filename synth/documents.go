@@ -35,7 +35,6 @@ func (g *pgen) request(v *visit, c concept, lab bool) string {
 	e.endArr()
 	e.end()
 	g.b.finish("ServiceRequest", e)
-	v.entries = append(v.entries, ref)
 	return ref
 }
 
@@ -105,7 +104,6 @@ func (g *pgen) procedure(v *visit, c concept, t time.Time, performer string) str
 		if performer == "" {
 			performer = v.who.PractID
 		}
-		v.entries = append(v.entries, ref)
 	}
 	if performer == "" {
 		performer = g.p.hospitalID

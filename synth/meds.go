@@ -84,7 +84,6 @@ func (g *pgen) authorise(v *visit, d drug, t time.Time, reason string, sensitive
 	who := g.gp
 	if v != nil {
 		who = v.who
-		v.entries = append(v.entries, ref)
 	}
 	status := "active"
 	if !g.death.IsZero() {
@@ -130,9 +129,6 @@ func (g *pgen) statement(v *visit, d drug, basedOn string, t time.Time, active, 
 	e.endArr()
 	e.end()
 	g.b.finish("MedicationStatement", e)
-	if v != nil {
-		v.entries = append(v.entries, ref)
-	}
 }
 
 // acuteMed writes a one-off prescription issued in a consultation.
@@ -145,7 +141,6 @@ func (g *pgen) acuteMed(v *visit, d drug) {
 	g.dosage(e, d)
 	e.end()
 	g.b.finish("MedicationRequest", e)
-	v.entries = append(v.entries, ref)
 	g.statement(v, d, ref, v.t, false, v.sensitive)
 }
 
@@ -172,9 +167,11 @@ func (g *pgen) issue(pl *plan, t time.Time, sensitive bool) {
 	}
 	ref := "MedicationRequest/" + g.id("med")
 	e := g.medHead(ref, pl.drug, "completed", "order", "continuous", t, g.gp, sensitive)
-	e.ar("basedOn")
-	e.refv(pl.ref)
-	e.endArr()
+	if pl.ref != "" {
+		e.ar("basedOn")
+		e.refv(pl.ref)
+		e.endArr()
+	}
 	g.dosage(e, pl.drug)
 	e.end()
 	g.b.finish("MedicationRequest", e)

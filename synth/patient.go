@@ -45,6 +45,7 @@ type pgen struct {
 	given, family, prefix string
 	birth, regStart       time.Time
 	histStart             time.Time // records start here (before regStart for new registrants)
+	created               time.Time // Patient meta.lastUpdated
 	death, end            time.Time // death is zero when alive; end = min(base, death)
 	age                   int
 	nhs                   string
@@ -125,6 +126,7 @@ func (g *pgen) demographics() {
 		g.regStart = g.birth.AddDate(0, 0, 14)
 	}
 	g.histStart = g.regStart
+	g.created = g.regStart.Add(time.Hour)
 	g.end = base
 	pDeath := 0.004
 	if g.age >= 80 {
@@ -184,7 +186,7 @@ func minTime(a, b time.Time) time.Time {
 
 // generate writes the patient's whole record.
 func (g *pgen) generate() {
-	g.patient(1, g.regStart.Add(time.Hour), true)
+	g.patient(1, g.created, true)
 	g.allergies()
 	g.longTermConditions()
 	g.history()
@@ -265,4 +267,18 @@ func (g *pgen) patient(version int, updated time.Time, active bool) {
 	e.ref("managingOrganization", g.p.orgID)
 	e.end()
 	g.b.finish("Patient", e)
+}
+
+// newRegistrant prepares the generator for a patient who registers at the
+// practice at time at, bringing their whole previous record with them.
+func newRegistrant(p *practice, idx int, at time.Time, b *batch) *pgen {
+	g := newPgen(p, idx, b)
+	g.regStart, g.created, g.end, g.death = at, at, at, time.Time{}
+	if !g.histStart.Before(at) {
+		g.histStart = at.AddDate(0, -1, 0)
+	}
+	if g.birth.After(g.histStart) {
+		g.birth = g.histStart.AddDate(0, 0, -7)
+	}
+	return g
 }

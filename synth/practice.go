@@ -147,12 +147,17 @@ func (e *enc) meta(version int, updated time.Time, sensitive bool) {
 	e.end()
 }
 
-// header opens a resource and writes its type, id and meta.
+// header opens a resource and writes its type, id and meta at version 1.
 func (e *enc) header(typ, id string, updated time.Time, sensitive bool) {
+	e.headerV(typ, id, 1, updated, sensitive)
+}
+
+// headerV opens a resource and writes its type, id and meta.
+func (e *enc) headerV(typ, id string, version int, updated time.Time, sensitive bool) {
 	e.begin()
 	e.s("resourceType", typ)
 	e.s("id", id)
-	e.meta(1, updated, sensitive)
+	e.meta(version, updated, sensitive)
 }
 
 // humanName writes a single official HumanName in value position.
