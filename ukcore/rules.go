@@ -90,13 +90,21 @@ var allRules = []string{
 
 // Code and identifier systems UK Core uses.
 const (
+	// SystemNHSNumber is the Identifier.system of NHS numbers.
 	SystemNHSNumber = "https://fhir.nhs.uk/Id/nhs-number"
-	SystemODSOrg    = "https://fhir.nhs.uk/Id/ods-organization-code"
-	SystemODSSite   = "https://fhir.nhs.uk/Id/ods-site-code"
-	SystemSNOMED    = "http://snomed.info/sct"
-	SystemDMD       = "https://dmd.nhs.uk"
-	SystemUCUM      = "http://unitsofmeasure.org"
-	systemISO4217   = "urn:iso:std:iso:4217"
+	// SystemODSOrg is the Identifier.system of ODS organisation codes.
+	SystemODSOrg = "https://fhir.nhs.uk/Id/ods-organization-code"
+	// SystemODSSite is the Identifier.system of ODS site codes.
+	SystemODSSite = "https://fhir.nhs.uk/Id/ods-site-code"
+	// SystemSNOMED is the Coding.system of SNOMED CT.
+	SystemSNOMED = "http://snomed.info/sct"
+	// SystemDMD is the Coding.system of the NHS Dictionary of medicines and
+	// devices (dm+d).
+	SystemDMD = "https://dmd.nhs.uk"
+	// SystemUCUM is the Quantity.system of UCUM units.
+	SystemUCUM = "http://unitsofmeasure.org"
+
+	systemISO4217 = "urn:iso:std:iso:4217"
 )
 
 // ValidODSCode reports whether s has the form of an ODS organisation or site
