@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/dtm-project/dtm"
@@ -28,7 +29,7 @@ func MustOpenClock(tb testing.TB, clock dtm.Clock) *postgres.DB {
 // MustOpenURL opens the database at url, closed when tb ends.
 func MustOpenURL(tb testing.TB, url string, clock dtm.Clock) *postgres.DB {
 	tb.Helper()
-	db, err := postgres.Open(context.Background(), url, postgres.Options{Clock: clock})
+	db, err := postgres.Open(context.Background(), url, postgres.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}

@@ -25,6 +25,40 @@ const changeCols = `j.seq, j.practice, j.type, j.id, j.version, j.op, j.commit_u
 const notLater = `NOT EXISTS (SELECT 1 FROM journal k WHERE k.practice = j.practice AND k.type = j.type
 	AND k.id = j.id AND k.seq > j.seq AND k.seq <= ?)`
 
+// The journal queries. TestDB_QueryPlans checks their plans.
+const (
+	// changesTypeSQL pages through one type's changes in (?, ?]:
+	// practice, type, cursor, until, until, limit.
+	changesTypeSQL = `SELECT ` + changeCols + ` FROM journal j
+		WHERE j.practice = ? AND j.type = ? AND j.seq > ? AND j.seq <= ? AND ` + notLater + `
+		ORDER BY j.seq LIMIT ?`
+	// changesAllSQL pages through every type's changes: practice, cursor,
+	// until, until, limit. The unary + keeps SQLite from walking the
+	// practice's part of an index: the rowid (seq) range bounds the cost.
+	changesAllSQL = `SELECT ` + changeCols + ` FROM journal j
+		WHERE +j.practice = ? AND j.seq > ? AND j.seq <= ? AND ` + notLater + `
+		ORDER BY j.seq LIMIT ?`
+	// compartmentSQL pages through a patient's live resources: practice,
+	// patient, cursor, at, at, limit.
+	compartmentSQL = `SELECT ` + changeCols + ` FROM journal j
+		WHERE j.practice = ? AND j.patient = ? AND j.patient <> '' AND j.seq > ? AND j.seq <= ?
+		AND j.op = 0 AND ` + notLater + `
+		ORDER BY j.seq LIMIT ?`
+	// stateSQL selects a resource's latest change at or before a seq:
+	// practice, type, id, at.
+	stateSQL = `SELECT ` + changeCols + ` FROM journal j
+		WHERE j.practice = ? AND j.type = ? AND j.id = ? AND j.seq <= ?
+		ORDER BY j.seq DESC LIMIT 1`
+	// countsDeltaSQL yields, for every resource changed in (at, head],
+	// its type and +1 if it was live at `at` minus 1 if it is live at head:
+	// at, practice, at, head, head.
+	countsDeltaSQL = `SELECT j.type,
+		(CASE WHEN coalesce((SELECT k.op FROM journal k WHERE k.practice = j.practice AND k.type = j.type
+			AND k.id = j.id AND k.seq <= ? ORDER BY k.seq DESC LIMIT 1), 1) = 0 THEN 1 ELSE 0 END)
+		- (CASE WHEN j.op = 0 THEN 1 ELSE 0 END)
+		FROM journal j WHERE +j.practice = ? AND j.seq > ? AND j.seq <= ? AND ` + notLater
+)
+
 // Head returns the latest committed snapshot (the zero Snapshot for an empty
 // store). Every change with a lower or equal Seq is committed and visible.
 func (db *DB) Head(ctx context.Context) (dtm.Snapshot, error) {
@@ -78,16 +112,10 @@ func (db *DB) Changes(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change
 	var query string
 	var args func(cursor int64) []any
 	if q.Type != "" {
-		query = `SELECT ` + changeCols + ` FROM journal j
-			WHERE j.practice = ? AND j.type = ? AND j.seq > ? AND j.seq <= ? AND ` + notLater + `
-			ORDER BY j.seq LIMIT ?`
+		query = changesTypeSQL
 		args = func(c int64) []any { return []any{q.Practice, q.Type, c, until, until, pageSize} }
 	} else {
-		// The unary + keeps SQLite from scanning the practice's part of an
-		// index: the seq range of the journal's rowid is what bounds the cost.
-		query = `SELECT ` + changeCols + ` FROM journal j
-			WHERE +j.practice = ? AND j.seq > ? AND j.seq <= ? AND ` + notLater + `
-			ORDER BY j.seq LIMIT ?`
+		query = changesAllSQL
 		args = func(c int64) []any { return []any{q.Practice, c, until, until, pageSize} }
 	}
 	return db.pages(ctx, query, q.Since, until, args, fn)
@@ -105,12 +133,8 @@ func (db *DB) Compartment(ctx context.Context, practice, patient string, at int6
 		return fmt.Errorf("compartment: %w", err)
 	}
 	at = min(at, head.Seq)
-	query := `SELECT ` + changeCols + ` FROM journal j
-		WHERE j.practice = ? AND j.patient = ? AND j.patient <> '' AND j.seq > ? AND j.seq <= ?
-		AND j.op = 0 AND ` + notLater + `
-		ORDER BY j.seq LIMIT ?`
 	args := func(c int64) []any { return []any{practice, patient, c, at, at, pageSize} }
-	return db.pages(ctx, query, 0, at, args, fn)
+	return db.pages(ctx, compartmentSQL, 0, at, args, fn)
 }
 
 // pages runs query page by page from cursor since, calling fn on each row.
@@ -167,9 +191,7 @@ func scanChange(s scanner) (dtm.Change, error) {
 // State returns the latest change of one resource at or before seq `at`,
 // which may be a delete, or an ENotFound error when it had none by then.
 func (db *DB) State(ctx context.Context, practice, typ, id string, at int64) (dtm.Change, error) {
-	c, err := scanChange(db.r.QueryRowContext(ctx, `SELECT `+changeCols+` FROM journal j
-		WHERE j.practice = ? AND j.type = ? AND j.id = ? AND j.seq <= ?
-		ORDER BY j.seq DESC LIMIT 1`, practice, typ, id, at))
+	c, err := scanChange(db.r.QueryRowContext(ctx, stateSQL, practice, typ, id, at))
 	if errors.Is(err, sql.ErrNoRows) {
 		return dtm.Change{}, dtm.Errorf(dtm.ENotFound, "%s/%s not found", typ, id)
 	} else if err != nil {
@@ -215,14 +237,7 @@ func (db *DB) Counts(ctx context.Context, practice string, at int64) (map[string
 		return nil, fmt.Errorf("counts: %w", err)
 	}
 	if at < head.Seq {
-		// For every resource changed in (at, head]: add 1 if it was live at
-		// `at`, subtract 1 if it is live at head.
-		rows, err := tx.QueryContext(ctx, `SELECT j.type,
-			(CASE WHEN coalesce((SELECT k.op FROM journal k WHERE k.practice = j.practice AND k.type = j.type
-				AND k.id = j.id AND k.seq <= ? ORDER BY k.seq DESC LIMIT 1), 1) = 0 THEN 1 ELSE 0 END)
-			- (CASE WHEN j.op = 0 THEN 1 ELSE 0 END)
-			FROM journal j WHERE +j.practice = ? AND j.seq > ? AND j.seq <= ? AND `+notLater,
-			max(at, 0), practice, max(at, 0), head.Seq, head.Seq)
+		rows, err := tx.QueryContext(ctx, countsDeltaSQL, max(at, 0), practice, max(at, 0), head.Seq, head.Seq)
 		if err != nil {
 			return nil, fmt.Errorf("counts: %w", err)
 		}

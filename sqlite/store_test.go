@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -25,7 +26,7 @@ func MustOpenClock(tb testing.TB, clock dtm.Clock) *sqlite.DB {
 // MustOpenPath opens the database at path, closed when tb ends.
 func MustOpenPath(tb testing.TB, path string, clock dtm.Clock) *sqlite.DB {
 	tb.Helper()
-	db, err := sqlite.Open(context.Background(), path, sqlite.Options{Clock: clock})
+	db, err := sqlite.Open(context.Background(), path, sqlite.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}
