@@ -157,8 +157,8 @@ func deletedBundle(c *dtm.Change) []byte {
 
 // ignoredOutcome renders the error-file line for an ignored parameter.
 func ignoredOutcome(name string) []byte {
-	return operationOutcome("warning", "not-supported",
-		fmt.Sprintf("parameter %s is not supported and was ignored (Prefer: handling=lenient)", name))
+	return fhir.OperationOutcome(fhir.OutcomeIssue{Severity: "warning", Code: "not-supported",
+		Diagnostics: fmt.Sprintf("parameter %s is not supported and was ignored (Prefer: handling=lenient)", name)})
 }
 
 // acceptsGzip reports whether Accept-Encoding admits gzip (q > 0).

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/fhir"
 )
 
 // handleStatus answers a status poll: 202 with X-Progress and Retry-After
@@ -23,7 +24,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		w.Write(renderManifest(&job, s.cfg.BaseURL, s.cfg.RequiresAccessToken))
 	case dtm.JobFailed:
-		writeOutcome(w, http.StatusInternalServerError, "error", issueCode(dtm.EInternal), job.Error)
+		writeOutcome(w, http.StatusInternalServerError, "error", fhir.IssueCode(dtm.EInternal), job.Error)
 	default:
 		w.Header().Set("X-Progress", job.Progress)
 		w.Header().Set("Retry-After", retryAfter(s.cfg.RetryAfter))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/fhir"
 )
 
 // Defaults for the zero values of Config.
@@ -144,20 +145,21 @@ func (s *Server) routes() []route {
 // Internal errors are logged with their detail; the caller sees only the
 // caller-safe message.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := dtm.ErrorCode(err)
-	status := httpStatus(code)
+	status, body := fhir.ErrorOutcome(err)
 	if status >= 500 {
 		s.cfg.Logger.ErrorContext(r.Context(), "bulk request failed",
 			"method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeOutcome(w, status, "error", issueCode(code), dtm.ErrorMessage(err))
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 // writeOutcome writes an OperationOutcome with one issue.
 func writeOutcome(w http.ResponseWriter, status int, severity, code, diagnostics string) {
 	w.Header().Set("Content-Type", "application/fhir+json")
 	w.WriteHeader(status)
-	w.Write(operationOutcome(severity, code, diagnostics))
+	w.Write(fhir.OperationOutcome(fhir.OutcomeIssue{Severity: severity, Code: code, Diagnostics: diagnostics}))
 }
 
 // retryAfter formats d as whole seconds, at least 1, for Retry-After.
