@@ -110,6 +110,10 @@ type PullFile struct {
 	Lines    int64
 	Verified bool
 	Applied  bool
+	// Counts are what applying this file did (Received, Applied, Skipped,
+	// Deleted, Quarantined, Warnings, SourceErrors), saved with Applied so
+	// that a pull's totals are right however often it was restarted.
+	Counts PullCounts
 }
 
 // Quarantine reasons.
