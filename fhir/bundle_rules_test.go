@@ -254,6 +254,7 @@ func FuzzReadBundle(f *testing.F) {
 	f.Add([]byte(`{"entry":[{"request":{"method":"DELETE","url":"Patient/p"}},{"resource":{"resourceType":"Patient","x":[1.50,"\u00e9"]},"request":{"method":"PUT","url":"Patient/q"}}],"type":"batch","resourceType":"Bundle"}`))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p"}}]}`))
 	f.Add([]byte("\xef\xbb\xbf{\"resourceType\":\"Bundle\",\"type\":\"history\",\"entry\":[ ]}"))
+	spool := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var seekable []string
 		typ, err := ReadBundle(bytes.NewReader(data), func(e BundleEntry) error {
@@ -286,7 +287,7 @@ func FuzzReadBundle(f *testing.F) {
 			t.Fatal("no type")
 		}
 		var spooled []string
-		typ2, err2 := ReadBundleWith(onlyReader{bytes.NewReader(data)}, BundleOptions{TempDir: t.TempDir()}, func(e BundleEntry) error {
+		typ2, err2 := ReadBundleWith(onlyReader{bytes.NewReader(data)}, BundleOptions{TempDir: spool}, func(e BundleEntry) error {
 			spooled = append(spooled, entryString(e))
 			return nil
 		})
