@@ -40,7 +40,7 @@ func hashDir(t *testing.T, dir string) map[string]string {
 
 func TestWriteNDJSON_Deterministic(t *testing.T) {
 	for _, gz := range []bool{false, true} {
-		opts := Options{Practice: "A81001", Patients: 60, Seed: 9, Base: DefaultBase}
+		opts := Options{Practice: "A81001", Patients: 30, Seed: 9, Base: DefaultBase}
 		a, b := t.TempDir(), t.TempDir()
 		opts.Workers = 1
 		sa, err := WriteNDJSON(context.Background(), opts, a, gz)

@@ -17,7 +17,7 @@ type resource struct {
 	Obj  map[string]any
 }
 
-var testOpts = Options{Practice: "A81001", Patients: 120, Seed: 42, Base: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}
+var testOpts = Options{Practice: "A81001", Patients: 80, Seed: 42, Base: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}
 
 var (
 	practiceOnce sync.Once

@@ -53,15 +53,15 @@ type rate struct {
 var rates = []rate{
 	{KindConsultation, 200, 0},
 	{KindPrescription, 750, 0.02},
-	{KindBooking, 60, 0.1},
-	{KindCancellation, 15, 0.1},
+	{KindBooking, 110, 0.1},
+	{KindCancellation, 11, 0.1},
 	{KindDocument, 40, 0.1},
 	{KindTask, 10, 0},
 	{KindAmendment, 15, 0},
 	{KindDeletion, 3, 0},
 	{KindRegistration, 2.8, 0},
 	{KindDeduction, 2.4, 0},
-	{KindDeath, 0.37, 0},
+	{KindDeath, 0.35, 0},
 }
 
 // Working hours of a GP practice, local time, Monday to Friday.
@@ -106,7 +106,8 @@ type Simulator struct {
 	bookings []booking
 	seq      int // events so far; also namespaces new resource ids
 	counts   map[string]int
-	factor   float64 // multiplies every rate; 1 except in tests
+	factor   float64            // multiplies every rate; 1 except in tests
+	boost    map[string]float64 // multiplies some kinds' rates; nil except in tests
 }
 
 // NewSimulator returns a simulator for the practice that Generate(opts)
@@ -204,6 +205,9 @@ func (s *Simulator) minute(t time.Time, evs []Event) []Event {
 			lambda = rt.perDay * (1 - rt.offHours) / workingMinutes
 		} else {
 			lambda = rt.perDay * rt.offHours / offHoursMinutes
+		}
+		if b, ok := s.boost[rt.kind]; ok {
+			lambda *= b
 		}
 		for range poisson(r, lambda*scale) {
 			at := t.Add(time.Duration(r.IntN(60)) * time.Second)

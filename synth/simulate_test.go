@@ -110,8 +110,9 @@ func TestSimulator_ChangesApply(t *testing.T) {
 		key := r.Type + "/" + r.ID
 		state[key], versions[key] = r.JSON, 1
 	}
-	s := MustSimulator(t, 40)
-	evs := MustEvents(t, s, monday.AddDate(0, 0, 5))
+	s := MustSimulator(t, 60)
+	s.boost = map[string]float64{KindDeath: 10, KindDeletion: 4, KindRegistration: 2, KindDeduction: 2}
+	evs := MustEvents(t, s, monday.AddDate(0, 0, 3))
 	kinds := map[string]int{}
 	registrantTypes := map[string]map[string]bool{}
 	for _, ev := range evs {
