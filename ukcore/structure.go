@@ -77,6 +77,7 @@ func structureFinding(rv reflect.Value) Finding {
 	}
 	if details.Kind() == reflect.String && details.String() != "" {
 		f.Message = details.String()
+		f.Code = issueCode(f.Message)
 	}
 	// For an unknown resource type the path ends in the type as the input
 	// spelled it; point at the resourceType element instead.
@@ -96,6 +97,23 @@ func structureFinding(rv reflect.Value) Finding {
 		}
 	}
 	return f
+}
+
+// issueCode maps the library's error details to a FHIR issue-type code.
+func issueCode(details string) string {
+	switch {
+	case strings.HasPrefix(details, "missing required field"):
+		return "required"
+	case strings.HasPrefix(details, "invalid reference"):
+		return "structure"
+	case strings.HasPrefix(details, "invalid JSON"):
+		return "structure"
+	case strings.HasPrefix(details, "invalid "), strings.HasPrefix(details, "expected "),
+		strings.HasPrefix(details, "code type mismatch"), strings.HasPrefix(details, "string contains invalid"),
+		strings.HasPrefix(details, "non-negative integer out of range"):
+		return "value"
+	}
+	return "structure"
 }
 
 // safePath returns the library's element path with any step that is not an

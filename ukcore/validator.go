@@ -77,7 +77,8 @@ type Options struct {
 	// Resolve, when set, reports whether a relative reference "Type/id"
 	// exists in the delta being applied or in the target store; references
 	// it rejects are errors (reference-unresolved). It is called from every
-	// goroutine that calls Validate, so it must be safe for concurrent use.
+	// goroutine that calls Validate, so it must be safe for concurrent use;
+	// if it panics, Validate reports a validator-internal finding.
 	Resolve func(ref string) bool
 	// PracticeODS, when set, is the ODS code of the practice being migrated:
 	// a Patient whose generalPractitioner names other practices by ODS code
