@@ -17,10 +17,16 @@ import (
 	"github.com/dtm-project/dtm/storetest"
 )
 
-// testEnv is a real server on loopback over a real SQLite store.
+// testStore is what the server needs of a store.
+type testStore interface {
+	dtm.Store
+	dtm.ExportJobs
+}
+
+// testEnv is a real server on loopback over a real store.
 type testEnv struct {
 	tb  testing.TB
-	db  *sqlite.DB
+	db  testStore
 	srv *Server
 	hs  *httptest.Server
 	ctx context.Context
@@ -29,17 +35,24 @@ type testEnv struct {
 // clientHeader names the test client of a request (see newTestEnv).
 const clientHeader = "X-Test-Client"
 
-// newTestEnv opens a store in a temporary directory with PracticeA and
-// PracticeB, and serves it; configure adjusts the Config. With workers,
-// the job workers run until the test ends.
+// newTestEnv opens a SQLite store in a temporary directory and serves it
+// (see newStoreEnv).
 func newTestEnv(tb testing.TB, workers bool, configure func(*Config)) *testEnv {
 	tb.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "dtm.db"), sqlite.Options{Logger: discardLogger()})
+	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "dtm.db"), sqlite.Options{Logger: discardLogger()})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	return newStoreEnv(tb, db, workers, configure)
+}
+
+// newStoreEnv registers PracticeA and PracticeB in the empty store db and
+// serves it; configure adjusts the Config. With workers, the job workers
+// run until the test ends.
+func newStoreEnv(tb testing.TB, db testStore, workers bool, configure func(*Config)) *testEnv {
+	tb.Helper()
+	ctx := context.Background()
 	for _, ods := range []string{storetest.PracticeA, storetest.PracticeB} {
 		if _, err := db.CreatePractice(ctx, dtm.Practice{ODS: ods, Name: ods}); err != nil {
 			tb.Fatal(err)
