@@ -3,13 +3,19 @@ package synth
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/fhir/go/fhirversion"
 	"github.com/google/fhir/go/jsonformat"
+
+	"github.com/dtm-project/dtm/ukcore"
 )
 
 // TestGenerate_StructurallyValid checks every resource of a 200-patient
@@ -69,4 +75,62 @@ func TestGenerate_StructurallyValid(t *testing.T) {
 		t.Error(f)
 	}
 	t.Logf("validated %d resources", count)
+}
+
+// TestValidateDir checks a practice written by "dtm generate" when
+// SYNTH_VALIDATE_DIR names its directory: every line structurally valid R4,
+// every reference resolvable, every NHS number valid. It is skipped
+// otherwise; docs/BENCHMARKS.md shows how it was run.
+func TestValidateDir(t *testing.T) {
+	dir := os.Getenv("SYNTH_VALIDATE_DIR")
+	if dir == "" {
+		t.Skip("SYNTH_VALIDATE_DIR not set")
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	if err != nil || len(files) < 20 {
+		t.Fatalf("%d NDJSON files in %s (%v), want at least 20", len(files), dir, err)
+	}
+	exists := map[string]bool{}
+	var refs []string
+	refPattern := regexp.MustCompile(`"reference":"([^"]+)"`)
+	u, err := jsonformat.NewUnmarshaller("UTC", fhirversion.R4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, invalid := 0, 0
+	for _, f := range files {
+		typ := strings.TrimSuffix(filepath.Base(f), ".ndjson")
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range bytes.Lines(data) {
+			total++
+			if _, err := u.Unmarshal(line); err != nil {
+				if invalid++; invalid < 10 {
+					t.Errorf("%s: %v", typ, err)
+				}
+			}
+			exists[typ+"/"+resourceID(line)] = true
+			for _, m := range refPattern.FindAllSubmatch(line, -1) {
+				refs = append(refs, string(m[1]))
+			}
+			if typ == "Patient" {
+				nhs := regexp.MustCompile(`"system":"https://fhir.nhs.uk/Id/nhs-number","value":"(\d+)"`).FindSubmatch(line)
+				if nhs == nil || !ukcore.ValidNHSNumber(string(nhs[1])) {
+					t.Errorf("Patient/%s: bad NHS number", resourceID(line))
+				}
+			}
+		}
+	}
+	unresolved := 0
+	for _, r := range refs {
+		if !exists[r] {
+			unresolved++
+		}
+	}
+	t.Logf("%d files, %d resources, %d invalid, %d references, %d unresolved", len(files), total, invalid, len(refs), unresolved)
+	if invalid > 0 || unresolved > 0 {
+		t.Errorf("%d invalid resources, %d unresolved references", invalid, unresolved)
+	}
 }
