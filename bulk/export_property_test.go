@@ -49,6 +49,12 @@ func TestExport_ExactlyOnce(t *testing.T) {
 
 func testExactlyOnce(t *testing.T, path string, deletePatient bool, seed uint64) {
 	e := newTestEnv(t, true, func(c *Config) { c.MaxFileResources = 7; c.MaxActiveJobs = 10 })
+	testExactlyOnceEnv(t, e, path, deletePatient, seed)
+}
+
+// testExactlyOnceEnv runs the property on e's store with the export at
+// path; deletePatient lets the writer delete patients.
+func testExactlyOnceEnv(t *testing.T, e *testEnv, path string, deletePatient bool, seed uint64) {
 	const patients, observations, writes = 5, 30, 400
 	for i := range patients {
 		e.apply(pA, patient(fmt.Sprint("p", i), true))

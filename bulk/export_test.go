@@ -41,7 +41,13 @@ func practitioner(id string) dtm.Write {
 }
 
 func TestExport_GroupFullThenDelta(t *testing.T) {
-	e := newTestEnv(t, true, nil)
+	testGroupFullThenDelta(t, newTestEnv(t, true, nil))
+}
+
+// testGroupFullThenDelta checks a full Group export, then a delta with
+// updates, a delete, a joiner, a new patient and a deduction (invariants
+// 1 to 3 and 6).
+func testGroupFullThenDelta(t *testing.T, e *testEnv) {
 	e.apply(pA, patient("p1", true), patient("p2", true), patient("p3", true), patient("p4", false), practitioner("gp1"))
 	e.apply(pA, obs("o1", "p1", "1.50"), obs("o2", "p2", "2"), obs("o3", "p3", "3"), obs("o4", "p4", "4"))
 	e.apply(pB, patient("q1", true), obs("qo1", "q1", "9"))
