@@ -134,6 +134,7 @@ func (g *pgen) acute(t time.Time, age int) {
 	if chance(r, 0.35) {
 		g.quantity(v, obsTemp, "vital-signs", t)
 		g.quantity(v, obsHeartRate, "vital-signs", t)
+		g.quantity(v, obsResp, "vital-signs", t)
 	}
 	if chance(r, 0.7) {
 		g.problem(v, pr.concept, t, t.AddDate(0, 0, between(r, 5, 40)), false)

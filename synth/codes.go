@@ -163,7 +163,7 @@ var (
 	panelHaem    = concept{"252275004", "Hematology test"}
 	panelLabs    = concept{"721981007", "Diagnostic studies report"}
 	fbcResults   = []labTest{obsHb, obsWBC, obsPlatelets}
-	renalResults = []labTest{obsCreatinine, obsEGFR, obsPotassium}
+	renalResults = []labTest{obsCreatinine, obsEGFR, obsPotassium, obsAlbumin}
 )
 
 // Long-term conditions with their prevalence among patients old enough.
@@ -289,7 +289,7 @@ var (
 // allSNOMED returns every SNOMED CT concept the generator can write (for
 // tests); dm+d products are in allDrugs and vaccines.
 func allSNOMED() []concept {
-	cs := []concept{obsBP, obsSystolic, obsDiastolic, panelFBC, panelHaem, panelLabs,
+	cs := []concept{obsBP, obsSystolic, obsDiastolic, panelFBC, panelLabs,
 		allergyNKDA, procSmear, procECG, procSpirometry, procMedRec, procSuture,
 		encProblem, encCheckUp, encHTN, encAsthma, encSymptom,
 		docDischarge, docClinic, docCarePlan, docRadiology,

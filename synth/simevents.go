@@ -143,6 +143,7 @@ func (s *Simulator) register(t time.Time, evs []Event) []Event {
 		return evs
 	}
 	s.patients = append(s.patients, simPatient{regAt: t, active: true, version: 1})
+	s.active++
 	var b batch
 	newRegistrant(s.p, idx, t, &b).generate()
 	return appendBatch(evs, &b, t, KindRegistration)
@@ -173,6 +174,7 @@ func (s *Simulator) leave(r *rand.Rand, kind string, t time.Time, evs []Event) [
 		sp.death = t
 	} else {
 		sp.active = false
+		s.active--
 	}
 	b.reset()
 	g := s.pgenFor(i, &b)

@@ -106,6 +106,7 @@ type Simulator struct {
 	bookings []booking
 	seq      int // events so far; also namespaces new resource ids
 	counts   map[string]int
+	active   int                // registered patients
 	factor   float64            // multiplies every rate; 1 except in tests
 	boost    map[string]float64 // multiplies some kinds' rates; nil except in tests
 }
@@ -130,6 +131,7 @@ func NewSimulator(opts Options, seed uint64, start time.Time) (*Simulator, error
 	for i := range s.patients {
 		s.patients[i] = simPatient{active: true, version: 1}
 	}
+	s.active = len(s.patients)
 	var b batch
 	for i := range s.patients { // the generated list includes some deceased patients
 		if g := newPgen(p, i, &b); !g.death.IsZero() {
@@ -143,15 +145,7 @@ func NewSimulator(opts Options, seed uint64, start time.Time) (*Simulator, error
 func (s *Simulator) Now() time.Time { return s.now }
 
 // Registered returns the number of currently registered patients.
-func (s *Simulator) Registered() int {
-	n := 0
-	for _, p := range s.patients {
-		if p.active {
-			n++
-		}
-	}
-	return n
-}
+func (s *Simulator) Registered() int { return s.active }
 
 // Counts returns how many happenings of each kind have been simulated.
 func (s *Simulator) Counts() map[string]int {
