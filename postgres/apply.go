@@ -1,11 +1,12 @@
 package postgres
 
 // This file is the database-independent half of Apply. sqlite/apply.go is
-// a copy of it: keep the two identical.
+// a copy of it: keep the two identical (TestApplyCopy checks).
 
 import (
+	"context"
 	"runtime"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dtm-project/dtm"
@@ -42,13 +43,10 @@ type row struct {
 	keep    bool // JSON stored exactly as given (the write had a Version)
 }
 
-// parallelMin is the batch size from which prepare and stamp use every CPU.
-const parallelMin = 64
-
-// prepare validates writes and computes the content hash of every upsert,
-// before any lock is taken. It returns an EInvalid error naming the first
-// malformed write by index (never by content: that may be patient data).
-func prepare(writes []dtm.Write) ([]prepared, error) {
+// check validates the shape of every write before any lock is taken. It
+// returns an EInvalid error naming the first malformed write by index (never
+// by content: that may be patient data). JSON is checked while hashing.
+func check(writes []dtm.Write) ([]prepared, error) {
 	ps := make([]prepared, len(writes))
 	for i, w := range writes {
 		switch {
@@ -68,30 +66,164 @@ func prepare(writes []dtm.Write) ([]prepared, error) {
 			ps[i].JSON = nil
 		}
 	}
-	err := parallel(len(ps), func(i int) error {
-		if ps[i].Op != dtm.OpUpsert {
+	return ps, nil
+}
+
+// hasher computes the content hashes of a batch's upserts on background
+// goroutines, chunk by chunk in order, so that hashing later chunks
+// overlaps with writing earlier ones.
+type hasher struct {
+	ps    []prepared
+	chunk int
+	done  []chan struct{} // done[c] is closed when chunk c is hashed
+	errs  []error         // errs[c] is chunk c's first error
+	next  atomic.Int64    // next chunk to hash
+	stop  atomic.Bool
+}
+
+// startHashing starts hashing ps in chunks of size chunk. Small batches are
+// hashed at once on the calling goroutine. Call stop when done waiting.
+func startHashing(ps []prepared, chunk int) *hasher {
+	n := (len(ps) + chunk - 1) / chunk
+	h := &hasher{ps: ps, chunk: chunk, done: make([]chan struct{}, n), errs: make([]error, n)}
+	for c := range h.done {
+		h.done[c] = make(chan struct{})
+	}
+	if n <= 1 {
+		h.work()
+		return h
+	}
+	for range max(1, min(runtime.GOMAXPROCS(0)-1, n)) {
+		go h.work()
+	}
+	return h
+}
+
+// work hashes chunks until none is left or stop is called.
+func (h *hasher) work() {
+	for !h.stop.Load() {
+		c := int(h.next.Add(1) - 1)
+		if c >= len(h.done) {
+			return
+		}
+		for i := c * h.chunk; i < min(len(h.ps), (c+1)*h.chunk); i++ {
+			p := &h.ps[i]
+			if p.Op != dtm.OpUpsert {
+				continue
+			}
+			hash, err := fhir.ContentHash(p.JSON)
+			if err != nil {
+				h.errs[c] = dtm.Errorf(dtm.EInvalid, "write %d (%s): invalid resource json", i, p.Type)
+				break
+			}
+			p.hash = hash
+		}
+		close(h.done[c])
+	}
+}
+
+// wait returns when chunk c is hashed, with its error.
+func (h *hasher) wait(ctx context.Context, c int) error {
+	select {
+	case <-h.done[c]:
+		return h.errs[c]
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// halt makes the workers stop after their current chunk.
+func (h *hasher) halt() { h.stop.Store(true) }
+
+// journalWriter is the database half of Apply, inside its transaction.
+type journalWriter interface {
+	// states returns the latest journal row of each resource of keys that
+	// has one.
+	states(ctx context.Context, keys []key) (map[key]state, error)
+	// insert appends rows to the journal.
+	insert(ctx context.Context, rows []row) error
+}
+
+// batchResult is what applyChunks did.
+type batchResult struct {
+	applied, skipped int
+	live             map[string]int64 // change in live resources per type
+}
+
+// applyChunks plans, stamps (with commit time t) and inserts the writes ps
+// chunk by chunk, numbering applied writes from head+1, while h hashes
+// later chunks and a goroutine stamps the chunk before the one being
+// planned. It must run inside the store's commit lock.
+func applyChunks(ctx context.Context, jw journalWriter, ps []prepared, h *hasher, head int64, t time.Time) (batchResult, error) {
+	res := batchResult{live: make(map[string]int64)}
+	cur := make(map[key]state)
+	looked := make(map[key]bool)
+	type stamped struct {
+		rows []row
+		done chan error
+	}
+	var pending *stamped // the previous chunk, being stamped
+	flush := func() error {
+		if pending == nil {
 			return nil
 		}
-		h, err := fhir.ContentHash(ps[i].JSON)
-		if err != nil {
-			return dtm.Errorf(dtm.EInvalid, "write %d (%s): invalid resource json", i, ps[i].Type)
+		p := pending
+		pending = nil
+		if err := <-p.done; err != nil {
+			return err
 		}
-		ps[i].hash = h
-		return nil
-	})
-	return ps, err
+		return jw.insert(ctx, p.rows)
+	}
+	for c := range h.done {
+		if err := h.wait(ctx, c); err != nil {
+			return batchResult{}, err
+		}
+		chunk := ps[c*h.chunk : min(len(ps), (c+1)*h.chunk)]
+		var keys []key
+		for _, w := range chunk {
+			if k := (key{w.Type, w.ID}); !looked[k] {
+				looked[k] = true
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			found, err := jw.states(ctx, keys)
+			if err != nil {
+				return batchResult{}, err
+			}
+			for k, st := range found {
+				cur[k] = st
+			}
+		}
+		rows, skipped := plan(chunk, cur, head+int64(res.applied)+1, res.live)
+		res.applied += len(rows)
+		res.skipped += skipped
+		s := &stamped{rows: rows, done: make(chan error, 1)}
+		if len(h.done) == 1 {
+			s.done <- stamp(rows, t)
+		} else {
+			go func() { s.done <- stamp(rows, t) }()
+		}
+		if err := flush(); err != nil {
+			return batchResult{}, err
+		}
+		pending = s
+	}
+	if err := flush(); err != nil {
+		return batchResult{}, err
+	}
+	return res, nil
 }
 
 // plan decides, in order, what each write does given the current states of
-// the batch's resources (cur, which it updates), numbering applied writes
-// from seq head+1. A write is skipped when it would change nothing: an upsert
-// with the current live content (Version == 0), a delete of an absent or
-// deleted resource, or a known Version not newer than the stored one. A later
-// write to the same resource in the batch sees the earlier one's result. It
-// returns the rows to insert (JSON not yet stamped), the number skipped and
-// the change in live resources per type.
-func plan(ps []prepared, cur map[key]state, head int64) (rows []row, skipped int, live map[string]int64) {
-	live = make(map[string]int64)
+// the resources (cur, which it updates), numbering applied writes from seq
+// next. A write is skipped when it would change nothing: an upsert with the
+// current live content (Version == 0), a delete of an absent or deleted
+// resource, or a known Version not newer than the stored one. A later write
+// to the same resource sees the earlier one's result. It returns the rows to
+// insert (JSON not yet stamped) and the number skipped, and adds the change
+// in live resources per type to live.
+func plan(ps []prepared, cur map[key]state, next int64, live map[string]int64) (rows []row, skipped int) {
 	for _, w := range ps {
 		k := key{w.Type, w.ID}
 		st, exists := cur[k]
@@ -108,7 +240,7 @@ func plan(ps []prepared, cur map[key]state, head int64) (rows []row, skipped int
 			version = st.version + 1
 		}
 		r := row{
-			seq: head + int64(len(rows)) + 1, typ: w.Type, id: w.ID, version: version, op: w.Op,
+			seq: next + int64(len(rows)), typ: w.Type, id: w.ID, version: version, op: w.Op,
 			patient: w.Patient, member: w.Member, hash: w.hash, json: w.JSON, keep: w.Version != 0,
 		}
 		if r.patient == "" && w.Type == "Patient" {
@@ -126,57 +258,21 @@ func plan(ps []prepared, cur map[key]state, head int64) (rows []row, skipped int
 		rows = append(rows, r)
 		cur[k] = state{version: version, op: w.Op, hash: r.hash, patient: r.patient}
 	}
-	return rows, skipped, live
+	return rows, skipped
 }
 
 // stamp sets meta.versionId and meta.lastUpdated to each upsert row's
 // version and t, except on rows whose JSON is kept as given.
 func stamp(rows []row, t time.Time) error {
-	return parallel(len(rows), func(i int) error {
+	for i := range rows {
 		if rows[i].op != dtm.OpUpsert || rows[i].keep {
-			return nil
+			continue
 		}
 		b, err := fhir.StampMeta(rows[i].json, rows[i].version, t)
 		if err != nil {
 			return dtm.Errorf(dtm.EInvalid, "write of %s: invalid resource json", rows[i].typ)
 		}
 		rows[i].json = b
-		return nil
-	})
-}
-
-// parallel calls fn(i) for i in [0, n), on every CPU when n is large, and
-// returns the error of the lowest failing i.
-func parallel(n int, fn func(i int) error) error {
-	workers := min(runtime.GOMAXPROCS(0), n/parallelMin)
-	if workers <= 1 {
-		for i := range n {
-			if err := fn(i); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w * chunk; i < min(n, (w+1)*chunk); i++ {
-				if err := fn(i); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
 	}
 	return nil
 }

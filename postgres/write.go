@@ -9,20 +9,29 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// chunkSize is how many writes Apply plans and inserts at a time (one
+// states query and one COPY), overlapping the hashing and stamping of
+// neighbouring chunks.
+const chunkSize = 250
+
 // Apply commits the writes for one practice as one atomic batch and returns
 // the snapshot after it (or Head, when every write was skipped). See
 // dtm.Journal for the skip rules. A later write to a resource already
 // written in the same batch is applied after it, with the next version.
-// It returns an EInvalid error for a malformed write (checked before any
-// lock is taken), ENotFound for an unknown practice and EFrozen for a frozen
-// one. Apply holds the head row lock from its first read to its commit:
-// commits are serialised, so seq order is commit order and commit times
-// strictly increase with seq.
+// It returns an EInvalid error for a malformed write, ENotFound for an
+// unknown practice and EFrozen for a frozen one; nothing is committed then.
+//
+// Apply holds the head row lock from its first read to its commit: commits
+// are serialised store-wide, so seq order is commit order and commit times
+// strictly increase with seq. Content hashes are computed on other
+// goroutines, starting before the lock is taken.
 func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (dtm.Commit, error) {
-	ps, err := prepare(writes)
+	ps, err := check(writes)
 	if err != nil {
 		return dtm.Commit{}, err
 	}
+	h := startHashing(ps, chunkSize)
+	defer h.halt()
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
@@ -35,29 +44,25 @@ func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (d
 	if err := checkWritable(ctx, tx, practice); err != nil {
 		return dtm.Commit{}, err
 	}
-	cur, err := readStates(ctx, tx, practice, ps)
-	if err != nil {
-		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
-	}
-	rows, skipped, live := plan(ps, cur, head.Seq)
-	if len(rows) == 0 {
-		return dtm.Commit{Snapshot: head, Skipped: skipped}, nil
-	}
 	us := max(db.clock.Now().UnixMicro(), toMicros(head.Time)+1)
-	commit := dtm.Snapshot{Seq: rows[len(rows)-1].seq, Time: fromMicros(us)}
-	if err := stamp(rows, commit.Time); err != nil {
-		return dtm.Commit{}, err
-	}
-	if err := insertRows(ctx, tx, practice, us, rows); err != nil {
+	res, err := applyChunks(ctx, &txWriter{tx: tx, practice: practice, us: us}, ps, h, head.Seq, fromMicros(us))
+	if err != nil {
+		if dtm.ErrorCode(err) == dtm.EInvalid {
+			return dtm.Commit{}, err
+		}
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
 	}
-	if err := finish(ctx, tx, practice, commit, live); err != nil {
+	if res.applied == 0 {
+		return dtm.Commit{Snapshot: head, Skipped: res.skipped}, nil
+	}
+	commit := dtm.Snapshot{Seq: head.Seq + int64(res.applied), Time: fromMicros(us)}
+	if err := finish(ctx, tx, practice, commit, res.live); err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: commit: %w", err)
 	}
-	return dtm.Commit{Snapshot: commit, Applied: len(rows), Skipped: skipped}, nil
+	return dtm.Commit{Snapshot: commit, Applied: res.applied, Skipped: res.skipped}, nil
 }
 
 // checkWritable returns ENotFound for an unknown practice and EFrozen for a
@@ -76,27 +81,27 @@ func checkWritable(ctx context.Context, tx pgx.Tx, practice string) error {
 	return nil
 }
 
-// readStates returns the latest journal row of every resource the batch
-// writes that has one, in one query.
-func readStates(ctx context.Context, tx pgx.Tx, practice string, ps []prepared) (map[key]state, error) {
-	seen := make(map[key]bool, len(ps))
-	types, ids := make([]string, 0, len(ps)), make([]string, 0, len(ps))
-	for _, w := range ps {
-		k := key{w.Type, w.ID}
-		if !seen[k] {
-			seen[k] = true
-			types, ids = append(types, k.typ), append(ids, k.id)
-		}
+// txWriter is the journalWriter of one Apply transaction.
+type txWriter struct {
+	tx       pgx.Tx
+	practice string
+	us       int64 // commit time
+}
+
+func (w *txWriter) states(ctx context.Context, keys []key) (map[key]state, error) {
+	types, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		types[i], ids[i] = k.typ, k.id
 	}
-	rows, err := tx.Query(ctx, `SELECT r.type, r.id, s.version, s.op, s.hash, s.patient
+	rows, err := w.tx.Query(ctx, `SELECT r.type, r.id, s.version, s.op, s.hash, s.patient
 		FROM unnest($2::text[], $3::text[]) AS r(type, id)
 		CROSS JOIN LATERAL (SELECT version, op, hash, patient FROM journal
 			WHERE practice = $1 AND type = r.type COLLATE "C" AND id = r.id COLLATE "C"
-			ORDER BY seq DESC LIMIT 1) s`, practice, types, ids)
+			ORDER BY seq DESC LIMIT 1) s`, w.practice, types, ids)
 	if err != nil {
 		return nil, err
 	}
-	cur := make(map[key]state, len(ps))
+	cur := make(map[key]state, len(keys))
 	var k key
 	var st state
 	var op int16
@@ -108,18 +113,22 @@ func readStates(ctx context.Context, tx pgx.Tx, practice string, ps []prepared) 
 	return cur, err
 }
 
-// insertRows appends rows to the journal with COPY.
-func insertRows(ctx context.Context, tx pgx.Tx, practice string, us int64, rows []row) error {
-	cols := []string{"seq", "practice", "type", "id", "version", "op", "commit_us", "patient", "member", "hash", "json"}
+// journalCols are the columns insert copies.
+var journalCols = []string{"seq", "practice", "type", "id", "version", "op", "commit_us", "patient", "member", "hash", "json"}
+
+func (w *txWriter) insert(ctx context.Context, rows []row) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		r := rows[i]
 		var js []byte
 		if r.op == dtm.OpUpsert {
 			js = r.json
 		}
-		return []any{r.seq, practice, r.typ, r.id, r.version, int16(r.op), us, r.patient, r.member, r.hash, js}, nil
+		return []any{r.seq, w.practice, r.typ, r.id, r.version, int16(r.op), w.us, r.patient, r.member, r.hash, js}, nil
 	})
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"journal"}, cols, src)
+	n, err := w.tx.CopyFrom(ctx, pgx.Identifier{"journal"}, journalCols, src)
 	if err != nil {
 		return err
 	}

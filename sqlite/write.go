@@ -10,26 +10,31 @@ import (
 	"github.com/dtm-project/dtm"
 )
 
-// insertChunk is how many journal rows one INSERT statement carries.
-const insertChunk = 100
+// chunkSize is how many writes Apply plans and inserts at a time (one INSERT
+// statement), overlapping the hashing and stamping of neighbouring chunks.
+const chunkSize = 100
 
-// journalColumns is the number of columns insertRows binds per row.
+// journalColumns is the number of columns insert binds per row.
 const journalColumns = 11
 
 // Apply commits the writes for one practice as one atomic batch and returns
 // the snapshot after it (or Head, when every write was skipped). See
 // dtm.Journal for the skip rules. A later write to a resource already
 // written in the same batch is applied after it, with the next version.
-// It returns an EInvalid error for a malformed write (checked before any
-// lock is taken), ENotFound for an unknown practice and EFrozen for a frozen
-// one. Apply holds the database's write lock from its first read to its
-// commit: commits are serialised, so seq order is commit order and commit
-// times strictly increase with seq.
+// It returns an EInvalid error for a malformed write, ENotFound for an
+// unknown practice and EFrozen for a frozen one; nothing is committed then.
+//
+// Apply holds the database's write lock (BEGIN IMMEDIATE) from its first
+// read to its commit: commits are serialised store-wide, so seq order is
+// commit order and commit times strictly increase with seq. Content hashes
+// are computed on other goroutines, starting before the lock is taken.
 func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (dtm.Commit, error) {
-	ps, err := prepare(writes)
+	ps, err := check(writes)
 	if err != nil {
 		return dtm.Commit{}, err
 	}
+	h := startHashing(ps, chunkSize)
+	defer h.halt()
 	tx, err := db.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the store-wide write lock
 	if err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
@@ -42,29 +47,27 @@ func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (d
 	if err := checkWritable(ctx, tx, practice); err != nil {
 		return dtm.Commit{}, err
 	}
-	cur, err := readStates(ctx, tx, practice, ps)
-	if err != nil {
-		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
-	}
-	rows, skipped, live := plan(ps, cur, head.Seq)
-	if len(rows) == 0 {
-		return dtm.Commit{Snapshot: head, Skipped: skipped}, nil
-	}
 	us := max(db.clock.Now().UnixMicro(), toMicros(head.Time)+1)
-	commit := dtm.Snapshot{Seq: rows[len(rows)-1].seq, Time: fromMicros(us)}
-	if err := stamp(rows, commit.Time); err != nil {
-		return dtm.Commit{}, err
-	}
-	if err := insertRows(ctx, tx, practice, us, rows); err != nil {
+	jw := &txWriter{tx: tx, practice: practice, us: us}
+	defer jw.close()
+	res, err := applyChunks(ctx, jw, ps, h, head.Seq, fromMicros(us))
+	if err != nil {
+		if dtm.ErrorCode(err) == dtm.EInvalid {
+			return dtm.Commit{}, err
+		}
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
 	}
-	if err := finish(ctx, tx, practice, commit, live); err != nil {
+	if res.applied == 0 {
+		return dtm.Commit{Snapshot: head, Skipped: res.skipped}, nil
+	}
+	commit := dtm.Snapshot{Seq: head.Seq + int64(res.applied), Time: fromMicros(us)}
+	if err := finish(ctx, tx, practice, commit, res.live); err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: commit: %w", err)
 	}
-	return dtm.Commit{Snapshot: commit, Applied: len(rows), Skipped: skipped}, nil
+	return dtm.Commit{Snapshot: commit, Applied: res.applied, Skipped: res.skipped}, nil
 }
 
 // checkWritable returns ENotFound for an unknown practice and EFrozen for a
@@ -83,25 +86,38 @@ func checkWritable(ctx context.Context, tx *sql.Tx, practice string) error {
 	return nil
 }
 
-// readStates returns the latest journal row of every resource the batch
-// writes that has one.
-func readStates(ctx context.Context, tx *sql.Tx, practice string, ps []prepared) (map[key]state, error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT version, op, hash, patient FROM journal
-		WHERE practice = ? AND type = ? AND id = ? ORDER BY seq DESC LIMIT 1`)
-	if err != nil {
-		return nil, err
+// txWriter is the journalWriter of one Apply transaction.
+type txWriter struct {
+	tx       *sql.Tx
+	practice string
+	us       int64 // commit time
+	state    *sql.Stmt
+	full     *sql.Stmt // INSERT of chunkSize rows
+	args     []any
+}
+
+func (w *txWriter) close() {
+	if w.state != nil {
+		w.state.Close()
 	}
-	defer stmt.Close()
-	cur := make(map[key]state, len(ps))
-	seen := make(map[key]bool, len(ps))
-	for _, w := range ps {
-		k := key{w.Type, w.ID}
-		if seen[k] {
-			continue
+	if w.full != nil {
+		w.full.Close()
+	}
+}
+
+func (w *txWriter) states(ctx context.Context, keys []key) (map[key]state, error) {
+	if w.state == nil {
+		var err error
+		w.state, err = w.tx.PrepareContext(ctx, `SELECT version, op, hash, patient FROM journal
+			WHERE practice = ? AND type = ? AND id = ? ORDER BY seq DESC LIMIT 1`)
+		if err != nil {
+			return nil, err
 		}
-		seen[k] = true
+	}
+	cur := make(map[key]state, len(keys))
+	for _, k := range keys {
 		var st state
-		err := stmt.QueryRowContext(ctx, practice, k.typ, k.id).Scan(&st.version, &st.op, &st.hash, &st.patient)
+		err := w.state.QueryRowContext(ctx, w.practice, k.typ, k.id).Scan(&st.version, &st.op, &st.hash, &st.patient)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		} else if err != nil {
@@ -112,38 +128,30 @@ func readStates(ctx context.Context, tx *sql.Tx, practice string, ps []prepared)
 	return cur, nil
 }
 
-// insertRows appends rows to the journal, insertChunk rows per statement.
-func insertRows(ctx context.Context, tx *sql.Tx, practice string, us int64, rows []row) error {
-	var full *sql.Stmt
-	args := make([]any, 0, insertChunk*journalColumns)
-	for len(rows) > 0 {
-		n := min(len(rows), insertChunk)
-		args = args[:0]
-		for _, r := range rows[:n] {
-			var js any
-			if r.op == dtm.OpUpsert {
-				js = r.json
-			}
-			args = append(args, r.seq, practice, r.typ, r.id, r.version, int64(r.op), us, r.patient, r.member, r.hash, js)
+func (w *txWriter) insert(ctx context.Context, rows []row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	w.args = w.args[:0]
+	for _, r := range rows {
+		var js any
+		if r.op == dtm.OpUpsert {
+			js = r.json
 		}
+		w.args = append(w.args, r.seq, w.practice, r.typ, r.id, r.version, int64(r.op), w.us, r.patient, r.member, r.hash, js)
+	}
+	if len(rows) != chunkSize {
+		_, err := w.tx.ExecContext(ctx, insertSQL(len(rows)), w.args...)
+		return err
+	}
+	if w.full == nil {
 		var err error
-		if n == insertChunk {
-			if full == nil {
-				if full, err = tx.PrepareContext(ctx, insertSQL(insertChunk)); err != nil {
-					return err
-				}
-				defer full.Close()
-			}
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, insertSQL(n), args...)
-		}
-		if err != nil {
+		if w.full, err = w.tx.PrepareContext(ctx, insertSQL(chunkSize)); err != nil {
 			return err
 		}
-		rows = rows[n:]
 	}
-	return nil
+	_, err := w.full.ExecContext(ctx, w.args...)
+	return err
 }
 
 // insertSQL returns an INSERT of n journal rows.
