@@ -197,6 +197,36 @@ func testChanges(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("FnMayWrite", func(t *testing.T) {
+		// fn may be slow and may use the store, writes included: Changes
+		// holds no lock while fn runs, and still reports the window as it
+		// was at Until.
+		e := newEnv(t, open)
+		var ws []dtm.Write
+		for i := range 1200 {
+			ws = append(ws, ObservationWrite(fmt.Sprintf("o%d", i), "p1", "1"))
+		}
+		until := e.apply(PracticeA, ws...).Seq
+		n := 0
+		err := e.s.Changes(e.ctx, dtm.ChangeQuery{Practice: PracticeA, Until: until}, func(c dtm.Change) error {
+			n++
+			if n%400 == 1 {
+				if _, err := e.s.Apply(e.ctx, PracticeA, []dtm.Write{
+					ObservationWrite(c.ID, "p1", "2"), ObservationWrite(fmt.Sprintf("new%d", n), "p1", "1"),
+				}); err != nil {
+					return err
+				}
+			}
+			if c.Seq > until || c.Version != 1 {
+				return fmt.Errorf("reported %s beyond Until %d", label(c), until)
+			}
+			return nil
+		})
+		if err != nil || n != 1200 {
+			t.Fatalf("Changes = %v after %d changes, want 1200", err, n)
+		}
+	})
+
 	t.Run("Paging", func(t *testing.T) {
 		// More changes than any sensible page, with superseded versions
 		// on both sides of page boundaries.
