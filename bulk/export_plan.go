@@ -6,16 +6,21 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/dtm-project/dtm"
 )
 
-// planner splits one job into files. progress is called now and then with
-// a human-readable message; its error aborts planning.
+// planner splits one job into files.
 type planner struct {
 	j        dtm.Journal
 	job      *dtm.ExportJob
 	max      int64
+	parallel int   // concurrent scans of one practice's changes
+	minSplit int64 // smallest range split; defaultMinSplit when 0
+	// progress is called now and then; its error aborts planning. It must
+	// be safe for concurrent use.
 	progress func(ctx context.Context, msg string) error
 	files    []dtm.ExportFile
 }
@@ -28,12 +33,11 @@ type planner struct {
 // never with the size of the practice.
 func (p *planner) plan(ctx context.Context) ([]dtm.ExportFile, error) {
 	for i, practice := range p.job.Practices {
-		sel := newSelector(p.j, p.job, practice)
 		label := fmt.Sprintf("practice %d of %d", i+1, len(p.job.Practices))
-		if err := p.planChanges(ctx, sel, label); err != nil {
+		if err := p.planChanges(ctx, practice, label); err != nil {
 			return nil, fmt.Errorf("plan changes: %w", err)
 		}
-		if err := p.planJoiners(ctx, sel, label); err != nil {
+		if err := p.planJoiners(ctx, newSelector(p.j, p.job, practice), label); err != nil {
 			return nil, fmt.Errorf("plan joiners: %w", err)
 		}
 	}
@@ -44,12 +48,66 @@ func (p *planner) plan(ctx context.Context) ([]dtm.ExportFile, error) {
 	return p.files, nil
 }
 
-// planChanges scans the practice's changes once and cuts them into parts.
-func (p *planner) planChanges(ctx context.Context, sel *selector, label string) error {
+// defaultMinSplit is the smallest journal range planChanges splits: below
+// it one scan is cheaper than the coordination.
+const defaultMinSplit = 20_000
+
+// planChanges cuts the practice's changes into parts. The range
+// (Since, Until] is split into up to p.parallel sub-ranges of sequence
+// numbers, scanned concurrently; parts never span a sub-range boundary, so
+// each is still exactly the kept changes of one (FromSeq, ToSeq] range.
+func (p *planner) planChanges(ctx context.Context, practice, label string) error {
+	ranges := splitRange(p.job.Since, p.job.Until, p.parallel, cmpOr(p.minSplit, defaultMinSplit))
+	parts := make([][]dtm.ExportFile, len(ranges))
+	errs := make([]error, len(ranges))
+	var scanned atomic.Int64
+	var wg sync.WaitGroup
+	for i, r := range ranges {
+		wg.Go(func() {
+			sel := newSelector(p.j, p.job, practice)
+			parts[i], errs[i] = p.planRange(ctx, sel, r[0], r[1], func() error {
+				if n := scanned.Add(1); n%10_000 == 0 {
+					return p.progress(ctx, fmt.Sprintf("%s: %d changes planned", label, n))
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i := range ranges {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		p.files = append(p.files, parts[i]...)
+	}
+	return nil
+}
+
+// splitRange splits (from, to] into at most n contiguous sub-ranges of
+// about equal size, or returns it whole when it is shorter than minSplit.
+func splitRange(from, to int64, n int, minSplit int64) [][2]int64 {
+	if n <= 1 || to-from < minSplit {
+		return [][2]int64{{from, to}}
+	}
+	step := (to - from + int64(n) - 1) / int64(n)
+	var out [][2]int64
+	for a := from; a < to; a += step {
+		out = append(out, [2]int64{a, min(a+step, to)})
+	}
+	return out
+}
+
+// planRange scans the kept changes with seq in (from, to] once and cuts
+// them, per kind and type, into parts of at most p.max by recording
+// sequence boundaries. tick is called for every change.
+func (p *planner) planRange(ctx context.Context, sel *selector, from, to int64, tick func() error) ([]dtm.ExportFile, error) {
+	var files []dtm.ExportFile
 	open := map[string]*dtm.ExportFile{} // by kind + "/" + type
 	last := map[string]int64{}           // ToSeq of the last closed part
-	var n int64
-	err := sel.scanChanges(ctx, "", p.job.Since, func(c *dtm.Change) error {
+	err := sel.scanChanges(ctx, "", from, func(c *dtm.Change) error {
+		if c.Seq > to {
+			return errStop
+		}
 		kind, typ := fileKind(c), c.Type
 		if kind == dtm.FileDeleted {
 			typ = "Bundle"
@@ -57,29 +115,26 @@ func (p *planner) planChanges(ctx context.Context, sel *selector, label string) 
 		key := kind + "/" + typ
 		f := open[key]
 		if f == nil {
-			from, ok := last[key]
+			start, ok := last[key]
 			if !ok {
-				from = p.job.Since
+				start = from
 			}
-			f = &dtm.ExportFile{Kind: kind, Type: typ, Practice: sel.practice, FromSeq: from}
+			f = &dtm.ExportFile{Kind: kind, Type: typ, Practice: sel.practice, FromSeq: start}
 			open[key] = f
 		}
 		f.Count++
 		f.ToSeq = c.Seq
 		if f.Count >= p.max {
-			p.files = append(p.files, *f)
+			files = append(files, *f)
 			last[key] = f.ToSeq
 			delete(open, key)
 		}
-		if n++; n%10_000 == 0 {
-			return p.progress(ctx, fmt.Sprintf("%s: %d changes planned", label, n))
-		}
-		return nil
+		return tick()
 	})
-	for _, f := range open {
-		p.files = append(p.files, *f)
+	for _, key := range sortedTypes(open) {
+		files = append(files, *open[key])
 	}
-	return err
+	return files, err
 }
 
 // planJoiners finds the patients who joined in range (from the Patient

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -64,7 +65,8 @@ func (s *Server) runJob(ctx context.Context, job dtm.ExportJob) {
 		s.abandon(ctx, &job, err)
 		return
 	}
-	p := &planner{j: s.cfg.Journal, job: &job, max: int64(s.cfg.MaxFileResources), progress: s.progressFunc(&job)}
+	p := &planner{j: s.cfg.Journal, job: &job, max: int64(s.cfg.MaxFileResources),
+		parallel: runtime.GOMAXPROCS(0), progress: s.progressFunc(&job)}
 	files, err := p.plan(ctx)
 	if err == nil {
 		err = s.finish(ctx, &job, files)
@@ -76,11 +78,15 @@ func (s *Server) runJob(ctx context.Context, job dtm.ExportJob) {
 	log.InfoContext(ctx, "export planned", "files", len(files), "elapsed", time.Since(start))
 }
 
-// progressFunc returns the planner's progress callback: at most once per
-// progressInterval it records the message and renews the lease.
+// progressFunc returns the planner's progress callback, safe for
+// concurrent use: at most once per progressInterval it records the message
+// and renews the lease.
 func (s *Server) progressFunc(job *dtm.ExportJob) func(context.Context, string) error {
+	var mu sync.Mutex
 	var last time.Time
 	return func(ctx context.Context, msg string) error {
+		mu.Lock()
+		defer mu.Unlock()
 		if now := s.cfg.Clock.Now(); now.Sub(last) >= progressInterval {
 			last = now
 			return s.saveProgress(ctx, job, msg)

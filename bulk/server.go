@@ -106,7 +106,7 @@ func NewServer(cfg Config) *Server {
 }
 
 // cmpOr returns v, or def when v is the zero value or negative.
-func cmpOr[T int | time.Duration](v, def T) T {
+func cmpOr[T int | int64 | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}

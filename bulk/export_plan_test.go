@@ -1,0 +1,79 @@
+package bulk
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/storetest"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSplitRange(t *testing.T) {
+	for _, tt := range []struct {
+		from, to int64
+		n        int
+		min      int64
+		want     [][2]int64
+	}{
+		{0, 10, 1, 1, [][2]int64{{0, 10}}},
+		{0, 10, 4, 100, [][2]int64{{0, 10}}},
+		{0, 10, 3, 1, [][2]int64{{0, 4}, {4, 8}, {8, 10}}},
+		{5, 7, 4, 1, [][2]int64{{5, 6}, {6, 7}}},
+		{5, 5, 4, 0, nil},
+	} {
+		if got := splitRange(tt.from, tt.to, tt.n, tt.min); !cmp.Equal(tt.want, got) {
+			t.Errorf("splitRange(%d, %d, %d, %d) = %v, want %v", tt.from, tt.to, tt.n, tt.min, got, tt.want)
+		}
+	}
+}
+
+// TestPlanner_ParallelMatchesSerial checks that splitting the journal range
+// over concurrent scans yields files holding exactly the same resources as
+// one scan, each part within its bound.
+func TestPlanner_ParallelMatchesSerial(t *testing.T) {
+	e := newTestEnv(t, false, nil)
+	e.apply(pA, patient("p1", true), patient("p2", false))
+	for i := range 60 {
+		w := obs(fmt.Sprint("o", i%40), fmt.Sprint("p", 1+i%2), fmt.Sprint(i))
+		if i%7 == 0 {
+			w = storetest.Delete("Observation", fmt.Sprint("o", i%40))
+		}
+		e.apply(pA, w)
+	}
+	head, _ := e.db.Head(e.ctx)
+	job := &dtm.ExportJob{ID: "j", Kind: dtm.ExportGroup, Practices: []string{pA}, Since: 3, Until: head.Seq}
+	content := func(parallel int) map[string]int {
+		p := &planner{j: e.db, job: job, max: 4, parallel: parallel, minSplit: 1,
+			progress: func(context.Context, string) error { return nil }}
+		files, err := p.plan(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job.Files = files
+		seen := map[string]int{}
+		for _, f := range files {
+			if f.Count > 4 {
+				t.Errorf("part of %d resources, max 4", f.Count)
+			}
+			lines := e.srv.fileLines(t, job, f)
+			if int64(len(lines)) != f.Count {
+				t.Errorf("file %+v has %d lines", f, len(lines))
+			}
+			for _, l := range lines {
+				seen[l]++
+			}
+		}
+		return seen
+	}
+	serial, parallel := content(1), content(3)
+	if d := cmp.Diff(serial, parallel); d != "" || len(serial) == 0 {
+		t.Fatalf("parallel plan differs (-serial +parallel):\n%s", d)
+	}
+	for l, n := range serial {
+		if n != 1 {
+			t.Errorf("%s in %d files", l, n)
+		}
+	}
+}
