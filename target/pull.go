@@ -243,7 +243,7 @@ func (p *Puller) kickOff(ctx context.Context, rec *dtm.PullRecord) error {
 	case dtm.ErrorCode(err) == dtm.ENotFound:
 		p.log.Warn("source has no dtm status endpoint; freshness unknown", "practice", rec.Practice)
 	default:
-		return fmt.Errorf("source status: %w", err)
+		return err
 	}
 	u, err := p.cfg.Client.KickOff(ctx, rec.Practice, KickOffOptions{Since: rec.Since, Types: p.cfg.Types})
 	if err != nil {

@@ -78,9 +78,9 @@ func assertMigrated(tb testing.TB, src, tgt dtm.Store) {
 
 func TestPuller_Pull(t *testing.T) {
 	ctx := t.Context()
-	src := mustSource(t, 10)
+	src := mustSource(t, map[bool]int{false: 10, true: 4}[raceEnabled])
 	tgt := mustOpen(t, filepath.Join(t.TempDir(), "target.db"))
-	p := pullerFor(t, src.url, tgt, t.TempDir())
+	p := pullerFor(t, src.url, tgt, t.TempDir(), true)
 
 	first, err := p.Pull(ctx, testODS)
 	if err != nil {

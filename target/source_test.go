@@ -179,8 +179,9 @@ func mustOpen(tb testing.TB, path string) *sqlite.DB {
 	return db
 }
 
-// pullerFor returns a puller from src into db, with fast polling.
-func pullerFor(tb testing.TB, srcURL string, db *sqlite.DB, workDir string) *target.Puller {
+// pullerFor returns a puller from src into db, with fast polling,
+// validating with ukcore when validate is set.
+func pullerFor(tb testing.TB, srcURL string, db *sqlite.DB, workDir string, validate bool) *target.Puller {
 	tb.Helper()
 	c, err := target.NewClient(srcURL, target.ClientOptions{
 		Logger: quietLogger(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -189,13 +190,15 @@ func pullerFor(tb testing.TB, srcURL string, db *sqlite.DB, workDir string) *tar
 	if err != nil {
 		tb.Fatal(err)
 	}
-	v, err := ukcore.NewValidator(ukcore.Options{PracticeODS: testODS})
-	if err != nil {
-		tb.Fatal(err)
+	cfg := target.Config{Store: db, State: db, Client: c, WorkDir: workDir, Logger: quietLogger(), BatchSize: 500}
+	if validate {
+		v, err := ukcore.NewValidator(ukcore.Options{PracticeODS: testODS})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cfg.Validator = v
 	}
-	p, err := target.NewPuller(target.Config{
-		Store: db, State: db, Client: c, Validator: v, WorkDir: workDir, Logger: quietLogger(), BatchSize: 500,
-	})
+	p, err := target.NewPuller(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
