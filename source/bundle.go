@@ -25,7 +25,7 @@ var bundleTypePattern = regexp.MustCompile(`"type"\s*:\s*"([a-z-]+)"`)
 func (in *Ingester) loadJSON(ctx context.Context, practice, name string, br *bufio.Reader) (Stats, error) {
 	head, _ := br.Peek(1 << 16)
 	if single, ok := singleResource(head, br); ok {
-		w, err := upsert(single)
+		w, err := ResourceWrite(single)
 		if err != nil {
 			return Stats{}, &InputError{Name: name, Entry: -1, Err: err}
 		}
@@ -96,5 +96,5 @@ func bundleWrite(e fhir.BundleEntry) (dtm.Write, error) {
 	if e.Method == "DELETE" {
 		return dtm.Write{Type: e.ResourceType, ID: e.ID, Op: dtm.OpDelete}, nil
 	}
-	return upsert(e.Resource)
+	return ResourceWrite(e.Resource)
 }

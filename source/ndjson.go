@@ -29,7 +29,7 @@ func (in *Ingester) loadNDJSON(ctx context.Context, practice, name string, r io.
 			}
 			return b.stats, &InputError{Name: name, Entry: -1, Err: err}
 		}
-		w, err := upsert(append([]byte(nil), line...))
+		w, err := ResourceWrite(append([]byte(nil), line...))
 		if err != nil {
 			return b.stats, &InputError{Name: name, Line: lineNo, Entry: -1, Err: err}
 		}

@@ -8,9 +8,10 @@ import (
 	"github.com/dtm-project/dtm/fhir"
 )
 
-// upsert turns one resource into a journal write: its header, and the patient
-// compartment and membership that exports need.
-func upsert(resource []byte) (dtm.Write, error) {
+// ResourceWrite turns one resource into an upsert for the journal: its
+// header, and the patient compartment and membership that exports need. It
+// returns an fhir input error (fhir.ErrInvalid) for a malformed resource.
+func ResourceWrite(resource []byte) (dtm.Write, error) {
 	h, err := fhir.ParseHeader(resource)
 	if err != nil {
 		return dtm.Write{}, err
