@@ -99,11 +99,11 @@ func splitRange(from, to int64, n int, minSplit int64) [][2]int64 {
 
 // planRange scans the kept changes with seq in (from, to] once and cuts
 // them, per kind and type, into parts of at most p.max by recording
-// sequence boundaries. tick is called for every change.
+// sequence boundaries: a part holds the kept changes of its kind and type
+// with seq in (FromSeq, ToSeq]. tick is called for every change.
 func (p *planner) planRange(ctx context.Context, sel *selector, from, to int64, tick func() error) ([]dtm.ExportFile, error) {
 	var files []dtm.ExportFile
 	open := map[string]*dtm.ExportFile{} // by kind + "/" + type
-	last := map[string]int64{}           // ToSeq of the last closed part
 	err := sel.scanChanges(ctx, "", from, func(c *dtm.Change) error {
 		if c.Seq > to {
 			return errStop
@@ -115,18 +115,17 @@ func (p *planner) planRange(ctx context.Context, sel *selector, from, to int64, 
 		key := kind + "/" + typ
 		f := open[key]
 		if f == nil {
-			start, ok := last[key]
-			if !ok {
-				start = from
-			}
-			f = &dtm.ExportFile{Kind: kind, Type: typ, Practice: sel.practice, FromSeq: start}
+			// A part starts just before its first change: nothing of its
+			// kind and type lies between the previous part and it, and a
+			// tight range is cheaper to stream (a deleted part scans every
+			// type in its range).
+			f = &dtm.ExportFile{Kind: kind, Type: typ, Practice: sel.practice, FromSeq: c.Seq - 1}
 			open[key] = f
 		}
 		f.Count++
 		f.ToSeq = c.Seq
 		if f.Count >= p.max {
 			files = append(files, *f)
-			last[key] = f.ToSeq
 			delete(open, key)
 		}
 		return tick()
