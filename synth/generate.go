@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // EmitFunc receives one generated resource: its type and its JSON (one
@@ -114,4 +115,21 @@ func generatePatients(ctx context.Context, p *practice, from, to int, emit EmitF
 		}
 	}
 	return ctx.Err()
+}
+
+// GenerateRegistrant writes the record of a patient who registers at the
+// practice at time at, bringing their whole previous record (dated before
+// at) with them: the burst the Simulator emits for a registration. index
+// must not be used by another patient (Generate uses 0 to
+// opts.Patients-1). It returns the first error from emit.
+func GenerateRegistrant(opts Options, index int, at time.Time, emit EmitFunc) error {
+	if err := opts.validate(); err != nil {
+		return fmt.Errorf("generate registrant: %w", err)
+	}
+	if index < 0 || index >= maxPatients {
+		return fmt.Errorf("generate registrant: index %d out of range", index)
+	}
+	var b batch
+	newRegistrant(newPractice(opts), index, at.UTC().Truncate(time.Second), &b).generate()
+	return b.each(emit)
 }

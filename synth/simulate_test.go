@@ -17,7 +17,7 @@ import (
 )
 
 // monday is a Monday in winter (GMT); simulations start at midnight.
-var monday = time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
+var monday = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 
 // MustSimulator returns a simulator for testOpts with rates multiplied by
 // factor so that a small practice sees every kind of event.
