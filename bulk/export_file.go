@@ -133,7 +133,7 @@ func (s *Server) writeFile(ctx context.Context, job *dtm.ExportJob, f dtm.Export
 // keeps every string and number literal byte for byte) so that NDJSON stays
 // one resource per line.
 func oneLine(resource []byte) []byte {
-	if bytes.IndexAny(resource, "\r\n") < 0 {
+	if bytes.IndexByte(resource, '\n') < 0 && bytes.IndexByte(resource, '\r') < 0 {
 		return resource
 	}
 	var buf bytes.Buffer
