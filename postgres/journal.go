@@ -22,8 +22,45 @@ const changeCols = `j.seq, j.practice, j.type, j.id, j.version, j.op, j.commit_u
 
 // notLater is true for a journal row j that is its resource's latest change
 // at or before the seq bound to parameter $N, N given by the format verb.
-const notLater = `NOT EXISTS (SELECT 1 FROM journal k WHERE k.practice = j.practice AND k.type = j.type
-	AND k.id = j.id AND k.seq > j.seq AND k.seq <= $%d)`
+// It is a scalar subquery, not NOT EXISTS: PostgreSQL turns NOT EXISTS into
+// an anti join and may hash the practice's whole journal for it, while a
+// correlated scalar subquery stays one index probe per candidate row
+// (TestDB_QueryPlans checks).
+const notLater = `j.seq = (SELECT k.seq FROM journal k WHERE k.practice = j.practice AND k.type = j.type
+	AND k.id = j.id AND k.seq <= $%d ORDER BY k.seq DESC LIMIT 1)`
+
+// The journal queries. TestDB_QueryPlans checks their plans.
+var (
+	// changesTypeSQL pages through one type's changes in ($3, $4]:
+	// practice, type, cursor, until, limit.
+	changesTypeSQL = `SELECT ` + changeCols + ` FROM journal j
+		WHERE j.practice = $1 AND j.type = $2 AND j.seq > $3 AND j.seq <= $4 AND ` + fmt.Sprintf(notLater, 4) + `
+		ORDER BY j.seq LIMIT $5`
+	// changesAllSQL pages through every type's changes: practice, cursor,
+	// until, limit.
+	changesAllSQL = `SELECT ` + changeCols + ` FROM journal j
+		WHERE j.practice = $1 AND j.seq > $2 AND j.seq <= $3 AND ` + fmt.Sprintf(notLater, 3) + `
+		ORDER BY j.seq LIMIT $4`
+	// compartmentSQL pages through a patient's live resources: practice,
+	// patient, cursor, at, limit.
+	compartmentSQL = `SELECT ` + changeCols + ` FROM journal j
+		WHERE j.practice = $1 AND j.patient = $2 AND j.patient <> '' AND j.seq > $3 AND j.seq <= $4
+		AND j.op = 0 AND ` + fmt.Sprintf(notLater, 4) + `
+		ORDER BY j.seq LIMIT $5`
+	// stateSQL selects a resource's latest change at or before a seq:
+	// practice, type, id, at.
+	stateSQL = `SELECT ` + changeCols + ` FROM journal j
+		WHERE j.practice = $1 AND j.type = $2 AND j.id = $3 AND j.seq <= $4
+		ORDER BY j.seq DESC LIMIT 1`
+	// countsDeltaSQL yields, for every resource changed in ($2, $3], its
+	// type and +1 if it was live at $2 minus 1 if it is live at $3:
+	// practice, at, head.
+	countsDeltaSQL = `SELECT j.type,
+		(CASE WHEN coalesce((SELECT k.op FROM journal k WHERE k.practice = j.practice AND k.type = j.type
+			AND k.id = j.id AND k.seq <= $2 ORDER BY k.seq DESC LIMIT 1), 1) = 0 THEN 1 ELSE 0 END)
+		- (CASE WHEN j.op = 0 THEN 1 ELSE 0 END)
+		FROM journal j WHERE j.practice = $1 AND j.seq > $2 AND j.seq <= $3 AND ` + fmt.Sprintf(notLater, 3)
+)
 
 // Head returns the latest committed snapshot (the zero Snapshot for an empty
 // store). Every change with a lower or equal Seq is committed and visible.
@@ -79,14 +116,10 @@ func (db *DB) Changes(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change
 	var query string
 	var args func(cursor int64) []any
 	if q.Type != "" {
-		query = `SELECT ` + changeCols + ` FROM journal j
-			WHERE j.practice = $1 AND j.type = $2 AND j.seq > $3 AND j.seq <= $4 AND ` + fmt.Sprintf(notLater, 4) + `
-			ORDER BY j.seq LIMIT $5`
+		query = changesTypeSQL
 		args = func(c int64) []any { return []any{q.Practice, q.Type, c, until, pageSize} }
 	} else {
-		query = `SELECT ` + changeCols + ` FROM journal j
-			WHERE j.practice = $1 AND j.seq > $2 AND j.seq <= $3 AND ` + fmt.Sprintf(notLater, 3) + `
-			ORDER BY j.seq LIMIT $4`
+		query = changesAllSQL
 		args = func(c int64) []any { return []any{q.Practice, c, until, pageSize} }
 	}
 	return db.pages(ctx, query, q.Since, until, args, fn)
@@ -104,12 +137,8 @@ func (db *DB) Compartment(ctx context.Context, practice, patient string, at int6
 		return fmt.Errorf("compartment: %w", err)
 	}
 	at = min(at, head.Seq)
-	query := `SELECT ` + changeCols + ` FROM journal j
-		WHERE j.practice = $1 AND j.patient = $2 AND j.patient <> '' AND j.seq > $3 AND j.seq <= $4
-		AND j.op = 0 AND ` + fmt.Sprintf(notLater, 4) + `
-		ORDER BY j.seq LIMIT $5`
 	args := func(c int64) []any { return []any{practice, patient, c, at, pageSize} }
-	return db.pages(ctx, query, 0, at, args, fn)
+	return db.pages(ctx, compartmentSQL, 0, at, args, fn)
 }
 
 // pages runs query page by page from cursor since, calling fn on each row.
@@ -163,9 +192,7 @@ func (db *DB) queryChange(ctx context.Context, query string, args ...any) (dtm.C
 // State returns the latest change of one resource at or before seq `at`,
 // which may be a delete, or an ENotFound error when it had none by then.
 func (db *DB) State(ctx context.Context, practice, typ, id string, at int64) (dtm.Change, error) {
-	c, err := db.queryChange(ctx, `SELECT `+changeCols+` FROM journal j
-		WHERE j.practice = $1 AND j.type = $2 AND j.id = $3 AND j.seq <= $4
-		ORDER BY j.seq DESC LIMIT 1`, practice, typ, id, at)
+	c, err := db.queryChange(ctx, stateSQL, practice, typ, id, at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return dtm.Change{}, dtm.Errorf(dtm.ENotFound, "%s/%s not found", typ, id)
 	} else if err != nil {
@@ -209,14 +236,7 @@ func (db *DB) Counts(ctx context.Context, practice string, at int64) (map[string
 		if at >= head.Seq {
 			return nil
 		}
-		// For every resource changed in (at, head]: add 1 if it was live at
-		// `at`, subtract 1 if it is live at head.
-		rows, err = tx.Query(ctx, `SELECT j.type,
-			(CASE WHEN coalesce((SELECT k.op FROM journal k WHERE k.practice = j.practice AND k.type = j.type
-				AND k.id = j.id AND k.seq <= $2 ORDER BY k.seq DESC LIMIT 1), 1) = 0 THEN 1 ELSE 0 END)
-			- (CASE WHEN j.op = 0 THEN 1 ELSE 0 END)
-			FROM journal j WHERE j.practice = $1 AND j.seq > $2 AND j.seq <= $3 AND `+fmt.Sprintf(notLater, 3),
-			practice, max(at, 0), head.Seq)
+		rows, err = tx.Query(ctx, countsDeltaSQL, practice, max(at, 0), head.Seq)
 		if err != nil {
 			return err
 		}
