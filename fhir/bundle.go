@@ -320,6 +320,7 @@ func isInputError(err error) bool {
 // bundleRead is the state of one ReadBundle across its two passes.
 type bundleRead struct {
 	table     *refTable
+	refs      []span // scratch for parseEntry
 	noRequest int // first entry without a request, or -1
 	dup, prev int // first entry writing a resource an earlier entry (prev) wrote, or -1
 	dupRef    string
@@ -328,10 +329,11 @@ type bundleRead struct {
 // check is the first pass over one entry: validate it and record its
 // fullUrl, the resource it writes and its unresolved references.
 func (b *bundleRead) check(i int, raw []byte) error {
-	e, err := parseEntry(raw)
+	e, err := parseEntry(raw, b.refs[:0])
 	if err != nil {
 		return err
 	}
+	b.refs = e.refs
 	if e.method == "" && b.noRequest < 0 {
 		b.noRequest = i
 	}
@@ -344,9 +346,7 @@ func (b *bundleRead) check(i int, raw []byte) error {
 		b.dup, b.prev, b.dupRef = i, prev, e.h.ResourceType+"/"+e.h.ID
 	}
 	if e.resource != nil && e.method != "DELETE" {
-		if _, err := b.table.rewriteRefs(nil, e.resource, i, false); err != nil {
-			return err
-		}
+		b.table.notePending(e.resource, e.refs, i)
 	}
 	return nil
 }
@@ -371,22 +371,21 @@ func (b *bundleRead) finish(top bundleTop) error {
 
 // entry is the second pass over one entry: build what fn receives.
 func (b *bundleRead) entry(i int, raw []byte) (BundleEntry, error) {
-	e, err := parseEntry(raw)
+	e, err := parseEntry(raw, b.refs[:0])
 	if err != nil {
 		return BundleEntry{}, err
 	}
+	b.refs = e.refs
 	be := BundleEntry{Index: i, Method: e.method, URL: e.url, FullURL: e.fullURL, ResourceType: e.h.ResourceType, ID: e.h.ID}
 	if e.resource == nil || e.method == "DELETE" {
 		return be, nil
 	}
-	compact, err := Compact(make([]byte, 0, len(e.resource)), e.resource)
+	// The entry was validated by parseEntry: rewrite, then strip blanks.
+	res, err := b.table.rewrite(nil, e.resource, e.refs)
 	if err != nil {
 		return BundleEntry{}, err
 	}
-	res, err := b.table.rewriteRefs(make([]byte, 0, len(compact)+64), compact, i, true)
-	if err != nil {
-		return BundleEntry{}, err
-	}
+	res = appendCompact(make([]byte, 0, len(res)), res)
 	if !e.hasID {
 		res = insertID(res, e.h.ID)
 	}

@@ -9,14 +9,23 @@ type entryInfo struct {
 	h                    Header // the resource written or deleted
 	hasID                bool   // the resource carries its own id
 	resource             []byte // raw resource, nil when absent
+	refs                 []span // its "reference" strings, offsets in resource
 }
 
-// parseEntry validates one raw Bundle entry and works out what it writes.
-func parseEntry(raw []byte) (entryInfo, error) {
+// parseEntry validates one raw Bundle entry and works out what it writes,
+// in a single pass over its bytes. The spans of the resource's references
+// are appended to refs (scratch space, reused between entries).
+func parseEntry(raw []byte, refs []span) (entryInfo, error) {
 	var e entryInfo
 	var fullURL, resource, request []byte
 	var keys keySet
-	err := walkObject(raw, func(key []byte, escaped bool, value []byte) error {
+	var hs headerScan
+	w := walker{data: raw, sub: hs.member, subKey: "resource"}
+	w.refs = func(start, end int) error {
+		refs = append(refs, span{start, end})
+		return nil
+	}
+	err := w.walkObject(func(key []byte, escaped bool, value []byte) error {
 		if escaped {
 			key = []byte(decodeKey(key, true))
 		}
@@ -51,10 +60,16 @@ func parseEntry(raw []byte) (entryInfo, error) {
 		if resource[0] != '{' {
 			return e, invalidf("resource is not an object")
 		}
-		if e.h, e.hasID, err = parseHeader(resource); err != nil {
+		if e.h, e.hasID, err = hs.result(); err != nil {
 			return e, err
 		}
 		e.resource = resource
+		e.refs = refs[:0] // keep those in the resource, rebased, in place
+		for _, r := range refs {
+			if r.start >= w.subStart && r.end <= w.subEnd {
+				e.refs = append(e.refs, span{r.start - w.subStart, r.end - w.subStart})
+			}
+		}
 	}
 	return e, e.resolve()
 }

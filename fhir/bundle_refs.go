@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/hex"
 	"slices"
 	"strings"
@@ -108,6 +109,24 @@ func (t *refTable) lookupURN(ref string) (string, bool) {
 	return "", false
 }
 
+// appendTarget appends, as a JSON string, the "Type/id" that the urn:uuid
+// reference ref stands for, reporting false when it is unknown.
+func (t *refTable) appendTarget(out []byte, ref string) ([]byte, bool) {
+	if r, ok := t.urnOther[ref]; ok {
+		return appendString(out, r), true
+	}
+	if u, ok := parseUUID(ref[len(urnUUID):]); ok {
+		if ti, ok := t.urnSame[u]; ok { // type and id need no escaping
+			out = append(out, '"')
+			out = append(out, t.types[ti]...)
+			out = append(out, '/')
+			out = append(out, ref[len(urnUUID):]...)
+			return append(out, '"'), true
+		}
+	}
+	return out, false
+}
+
 // addSeen records that entry index writes typ/id, returning the index of
 // an earlier entry that wrote the same resource, or -1.
 func (t *refTable) addSeen(typ, id string, index int) int {
@@ -143,136 +162,52 @@ func (t *refTable) unresolved() (int, string) {
 	return int(t.pending[refs[0]]), refs[0]
 }
 
-// scanRefs calls fn with the start and end offsets (quotes included) of
-// every string value of a member named "reference", at any depth, in
-// data, which must be valid JSON.
-func scanRefs(data []byte, fn func(start, end int) error) error {
-	w := walker{data: data}
-	return w.refs(0, fn)
+// span is the position of a value in a byte slice.
+type span struct{ start, end int }
+
+// urnRef returns the value of a raw JSON string when it is a urn:uuid
+// reference (escapes decoded, so an escaped "urn" is caught too).
+func urnRef(raw []byte) (string, bool) {
+	if !bytes.HasPrefix(raw[1:], []byte(urnUUID)) && bytes.IndexByte(raw, '\\') < 0 {
+		return "", false
+	}
+	v := stringValue(raw)
+	return v, strings.HasPrefix(v, urnUUID)
 }
 
-func (w *walker) refs(depth int, fn func(start, end int) error) error {
-	if depth > maxDepth {
-		return w.errorf("nesting deeper than %d", maxDepth)
-	}
-	w.skipSpace()
-	if w.pos >= len(w.data) {
-		return w.errorf("unexpected end of input")
-	}
-	switch w.data[w.pos] {
-	case '{':
-		return w.refsObject(depth, fn)
-	case '[':
-		w.pos++
-		w.skipSpace()
-		if w.pos < len(w.data) && w.data[w.pos] == ']' {
-			w.pos++
-			return nil
+// notePending records, for the first pass, the urn:uuid references of
+// entry index (spans refs in resource) that no entry has defined yet.
+func (t *refTable) notePending(resource []byte, refs []span, index int) {
+	for _, r := range refs {
+		ref, ok := urnRef(resource[r.start:r.end])
+		if !ok {
+			continue
 		}
-		for {
-			if err := w.refs(depth+1, fn); err != nil {
-				return err
-			}
-			if done, err := w.next(']'); done || err != nil {
-				return err
-			}
+		if _, known := t.lookupURN(ref); known {
+			continue
 		}
-	}
-	return w.value(depth)
-}
-
-// refsObject is refs for an object at w.pos.
-func (w *walker) refsObject(depth int, fn func(start, end int) error) error {
-	w.pos++ // '{'
-	w.skipSpace()
-	if w.pos < len(w.data) && w.data[w.pos] == '}' {
-		w.pos++
-		return nil
-	}
-	for {
-		w.skipSpace()
-		key, escaped, err := w.str()
-		if err != nil {
-			return err
-		}
-		w.skipSpace()
-		if w.pos >= len(w.data) || w.data[w.pos] != ':' {
-			return w.errorf("expected ':' after object key")
-		}
-		w.pos++
-		w.skipSpace()
-		if w.pos < len(w.data) && w.data[w.pos] == '"' && keyIs(key, escaped, "reference") {
-			start := w.pos
-			if _, _, err := w.str(); err != nil {
-				return err
-			}
-			if err := fn(start, w.pos); err != nil {
-				return err
-			}
-		} else if err := w.refs(depth+1, fn); err != nil {
-			return err
-		}
-		if done, err := w.next('}'); done || err != nil {
-			return err
+		if _, seen := t.pending[ref]; !seen {
+			t.pending[ref] = int32(index)
 		}
 	}
 }
 
-// next consumes the ',' between two container elements, or the closing
-// byte, reporting done.
-func (w *walker) next(closing byte) (done bool, err error) {
-	w.skipSpace()
-	if w.pos >= len(w.data) {
-		if closing == ']' {
-			return false, w.errorf("unterminated array")
-		}
-		return false, w.errorf("unterminated object")
-	}
-	switch w.data[w.pos] {
-	case ',':
-		w.pos++
-		return false, nil
-	case closing:
-		w.pos++
-		return true, nil
-	}
-	return false, w.errorf("expected ',' or '%c'", closing)
-}
-
-// rewriteRefs checks every urn:uuid "reference" in resource against the
-// table. With out nil it only records unknown ones as pending (first pass,
-// entry index). Otherwise it appends to out the resource with each such
-// reference replaced by its "Type/id", and fails on an unknown one.
-func (t *refTable) rewriteRefs(out, resource []byte, index int, rewrite bool) ([]byte, error) {
+// rewrite appends resource to out with every urn:uuid reference among
+// refs replaced by the "Type/id" it stands for, failing on an unknown one.
+func (t *refTable) rewrite(out, resource []byte, refs []span) ([]byte, error) {
 	last := 0
-	err := scanRefs(resource, func(start, end int) error {
-		raw := resource[start:end]
-		if !strings.HasPrefix(string(raw[1:]), urnUUID) {
-			return nil
+	for _, r := range refs {
+		ref, ok := urnRef(resource[r.start:r.end])
+		if !ok {
+			continue
 		}
-		ref := stringValue(raw)
-		target, ok := t.lookupURN(ref)
-		switch {
-		case ok && rewrite:
-			out = append(out, resource[last:start]...)
-			out = appendString(out, target)
-			last = end
-		case !ok && rewrite:
-			return invalidf("reference to unknown fullUrl %s", quoteID(ref))
-		case !ok:
-			if _, seen := t.pending[ref]; !seen {
-				t.pending[ref] = int32(index)
-			}
+		out = append(out, resource[last:r.start]...)
+		if out, ok = t.appendTarget(out, ref); !ok {
+			return nil, invalidf("reference to unknown fullUrl %s", quoteID(ref))
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		last = r.end
 	}
-	if rewrite {
-		out = append(out, resource[last:]...)
-	}
-	return out, nil
+	return append(out, resource[last:]...), nil
 }
 
 // insertID returns resource (a valid object with a resourceType) with

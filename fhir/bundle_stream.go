@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"errors"
 	"io"
 )
@@ -139,6 +140,9 @@ func (s *jsonStream) readValue(dst []byte, limit int) ([]byte, error) {
 				case b == '"':
 					inStr = false
 					done = depth == 0
+				default:
+					// Jump to the next quote or backslash (vectorised).
+					i += stringRun(chunk[i:]) - 1
 				}
 			case b == '"':
 				inStr = true
@@ -163,6 +167,19 @@ func (s *jsonStream) readValue(dst []byte, limit int) ([]byte, error) {
 		return dst, nil // a scalar ends at the end of the stream
 	}
 	return dst, s.readErr()
+}
+
+// stringRun returns the length of the prefix of b, inside a string, that
+// holds no quote or backslash.
+func stringRun(b []byte) int {
+	q := bytes.IndexByte(b, '"')
+	if q < 0 {
+		q = len(b)
+	}
+	if k := bytes.IndexByte(b[:q], '\\'); k >= 0 {
+		return k
+	}
+	return q
 }
 
 func isScalarByte(b byte) bool {

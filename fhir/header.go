@@ -28,44 +28,61 @@ func ParseHeader(resource []byte) (Header, error) {
 // parseHeader is ParseHeader without requiring an id (a Bundle entry to be
 // created may have none); hasID reports whether there was one.
 func parseHeader(resource []byte) (h Header, hasID bool, err error) {
-	var rt, id []byte
-	var keys keySet
-	err = walkObject(resource, func(key []byte, escaped bool, value []byte) error {
-		k := key
-		if escaped {
-			k = []byte(decodeKey(key, true))
-		}
-		if keys.add(k) {
-			return invalidf("duplicate key %s", quoteID(string(k)))
-		}
-		switch string(k) {
-		case "resourceType":
-			rt = value
-		case "id":
-			id = value
-		}
-		return nil
-	})
-	if err != nil {
+	if b := bytes.TrimLeft(resource, " \t\r\n"); len(b) > 0 && b[0] != '{' {
+		return Header{}, false, invalidf("not a JSON object")
+	}
+	var hs headerScan
+	if err := walkObject(resource, hs.member); err != nil {
 		return Header{}, false, err
 	}
-	if rt == nil {
+	return hs.result()
+}
+
+// headerScan collects a resource's header from its top-level members, as
+// a walker visits them.
+type headerScan struct {
+	rt, id []byte
+	keys   keySet
+}
+
+// member is a memberFunc: it notes resourceType and id and rejects
+// duplicate keys.
+func (hs *headerScan) member(key []byte, escaped bool, value []byte) error {
+	k := key
+	if escaped {
+		k = []byte(decodeKey(key, true))
+	}
+	if hs.keys.add(k) {
+		return invalidf("duplicate key %s", quoteID(string(k)))
+	}
+	switch string(k) {
+	case "resourceType":
+		hs.rt = value
+	case "id":
+		hs.id = value
+	}
+	return nil
+}
+
+// result checks and returns what member collected.
+func (hs *headerScan) result() (h Header, hasID bool, err error) {
+	if hs.rt == nil {
 		return Header{}, false, invalidf("missing resourceType")
 	}
-	if !isString(rt) {
+	if !isString(hs.rt) {
 		return Header{}, false, invalidf("resourceType is not a string")
 	}
-	h.ResourceType = stringValue(rt)
+	h.ResourceType = stringValue(hs.rt)
 	if err := CheckType(h.ResourceType); err != nil {
 		return Header{}, false, err
 	}
-	if id == nil {
+	if hs.id == nil {
 		return h, false, nil
 	}
-	if !isString(id) {
+	if !isString(hs.id) {
 		return Header{}, false, invalidf("id is not a string")
 	}
-	h.ID = stringValue(id)
+	h.ID = stringValue(hs.id)
 	if err := CheckID(h.ID); err != nil {
 		return Header{}, false, err
 	}

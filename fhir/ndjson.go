@@ -181,10 +181,12 @@ func appendCompact(dst, src []byte) []byte {
 	for i := 0; i < len(src); i++ {
 		switch src[i] {
 		case '"':
-			for i++; i < len(src) && src[i] != '"'; i++ {
-				if src[i] == '\\' {
-					i++
+			for i++; i < len(src); i++ {
+				i += stringRun(src[i:])
+				if i >= len(src) || src[i] == '"' {
+					break
 				}
+				i++ // a backslash: skip the escaped byte
 			}
 		case ' ', '\t', '\n', '\r':
 			dst = append(dst, src[start:i]...)

@@ -17,6 +17,16 @@ import (
 type walker struct {
 	data []byte
 	pos  int
+
+	// Optional hooks, so that a Bundle entry is read in a single pass.
+	// sub, when set, receives the members of the object that is the value
+	// of subKey in the top-level object, whose span is then recorded in
+	// subStart:subEnd. refs, when set, receives the span (quotes included)
+	// of every string value of a member named "reference", at any depth.
+	sub              memberFunc
+	subKey           string
+	subStart, subEnd int
+	refs             func(start, end int) error
 }
 
 func (w *walker) errorf(format string, args ...any) error {
@@ -106,7 +116,7 @@ func (w *walker) object(depth int, each memberFunc) error {
 		w.pos++
 		w.skipSpace()
 		start := w.pos
-		if err := w.value(depth + 1); err != nil {
+		if err := w.memberValue(depth, key, escaped); err != nil {
 			return err
 		}
 		if each != nil {
@@ -128,6 +138,26 @@ func (w *walker) object(depth int, each memberFunc) error {
 			return w.errorf("expected ',' or '}' in object")
 		}
 	}
+}
+
+// memberValue validates the value of a member of an object at depth,
+// calling the sub and refs hooks when they apply.
+func (w *walker) memberValue(depth int, key []byte, escaped bool) error {
+	start := w.pos
+	if w.sub != nil && depth == 0 && start < len(w.data) && w.data[start] == '{' && keyIs(key, escaped, w.subKey) {
+		if err := w.object(depth+1, w.sub); err != nil {
+			return err
+		}
+		w.subStart, w.subEnd = start, w.pos
+		return nil
+	}
+	if err := w.value(depth + 1); err != nil {
+		return err
+	}
+	if w.refs != nil && w.data[start] == '"' && keyIs(key, escaped, "reference") {
+		return w.refs(start, w.pos)
+	}
+	return nil
 }
 
 // array validates an array at w.pos ('['), calling each, when not nil,
@@ -345,11 +375,16 @@ func stringValue(raw []byte) string {
 // what parseObject accepts.
 func walkObject(data []byte, each memberFunc) error {
 	w := walker{data: data}
+	return w.walkObject(each)
+}
+
+// walkObject is walkObject with w's hooks.
+func (w *walker) walkObject(each memberFunc) error {
 	if err := w.object(0, each); err != nil {
 		return err
 	}
 	w.skipSpace()
-	if w.pos != len(data) {
+	if w.pos != len(w.data) {
 		return w.errorf("unexpected data after the object")
 	}
 	return nil

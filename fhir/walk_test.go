@@ -66,3 +66,10 @@ func FuzzWalkerMatchesScanner(f *testing.F) {
 		}
 	})
 }
+
+// scanRefs calls fn with the span (quotes included) of every string value
+// of a member named "reference" in data.
+func scanRefs(data []byte, fn func(start, end int) error) error {
+	w := walker{data: data, refs: fn}
+	return w.value(0)
+}
