@@ -321,8 +321,8 @@ func isInputError(err error) bool {
 type bundleRead struct {
 	table     *refTable
 	refs      []span // scratch for parseEntry
-	noRequest int // first entry without a request, or -1
-	dup, prev int // first entry writing a resource an earlier entry (prev) wrote, or -1
+	noRequest int    // first entry without a request, or -1
+	dup, prev int    // first entry writing a resource an earlier entry (prev) wrote, or -1
 	dupRef    string
 }
 
