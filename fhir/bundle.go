@@ -12,7 +12,7 @@ import (
 type BundleEntry struct {
 	Index   int    // 0-based index in Bundle.entry
 	Method  string // request.method: "PUT", "POST" or "DELETE"; "" when the entry has no request (collection, searchset)
-	URL     string // request.url as written ("" without a request)
+	URL     string // request.url as written ("" without a request); may hold patient data (never log it)
 	FullURL string // fullUrl as written, possibly ""
 
 	ResourceType string // the type written (or deleted)
@@ -203,8 +203,8 @@ func scanBundle(r io.Reader, maxEntry int, onEntry func(i int, raw []byte) error
 		if seen[key] {
 			return top, n, invalidf("bundle: duplicate key %s", quoteID(key))
 		}
-		if len(seen) < 64 {
-			seen[key] = true
+		if len(seen) < 64 || key == "entry" || key == "type" || key == "resourceType" {
+			seen[key] = true // the keys that matter, and a few others
 		}
 		switch key {
 		case "entry":
@@ -241,6 +241,9 @@ func scanBundle(r io.Reader, maxEntry int, onEntry func(i int, raw []byte) error
 			w := walker{data: buf}
 			if err := w.value(1); err != nil {
 				return top, n, fmt.Errorf("bundle element %s: %w", quoteID(key), err)
+			}
+			if w.pos != len(buf) {
+				return top, n, invalidf("bundle element %s: invalid JSON at byte %d", quoteID(key), w.pos)
 			}
 		}
 	}

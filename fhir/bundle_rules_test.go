@@ -119,6 +119,8 @@ func TestReadBundle_Err(t *testing.T) {
 		{"ErrEntryNotArray", `{"resourceType":"Bundle","type":"batch","entry":{}}`, ErrInvalid, -1, "expected entry to be an array"},
 		{"ErrTrailing", `{"resourceType":"Bundle","type":"batch"} {}`, ErrInvalid, -1, "unexpected data after the Bundle"},
 		{"ErrTruncated", `{"resourceType":"Bundle","type":"batch","entry":[{"resource":`, ErrInvalid, -1, "unexpected end of input"},
+		{"ErrBadScalar", `{"resourceType":"Bundle","type":"batch","total":12ab}`, ErrInvalid, -1, `bundle element "total"`},
+		{"ErrDuplicateEntryAfterManyKeys", `{"resourceType":"Bundle","type":"batch",` + manyKeys(100) + `"entry":[],"entry":[]}`, ErrInvalid, -1, `duplicate key "entry"`},
 		{"ErrBadOtherElement", `{"resourceType":"Bundle","type":"batch","link":[1,]}`, ErrInvalid, -1, `bundle element "link"`},
 		{"ErrEntryNotObject", tx(`1`), ErrInvalid, 0, "expected object"},
 		{"ErrEntrySyntax", tx(`{"request":{"method":"DELETE","url":"Patient/p"},}`), ErrInvalid, 0, "invalid JSON"},
@@ -167,6 +169,14 @@ func TestReadBundle_Err(t *testing.T) {
 			}
 		})
 	}
+}
+
+func manyKeys(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+	}
+	return b.String()
 }
 
 func TestReadBundle_EntryTooLarge(t *testing.T) {
