@@ -1,0 +1,135 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/dtm-project/dtm"
+)
+
+// Compute returns the digest of the practice at snapshot snap of journal
+// j, with the entries of the buckets keep names (keep may be nil). It reads
+// the journal once: through dtm.DigestLister when j implements it (memory
+// of one bucket), otherwise through Journal.Changes over the whole range
+// (memory of about 90 bytes per resource). It returns the journal's error,
+// wrapped.
+func Compute(ctx context.Context, j dtm.Journal, practice string, snap dtm.Snapshot, keep func(string) bool) (dtm.Digest, map[string][]dtm.DigestEntry, error) {
+	b := NewBuilder(practice, snap, keep)
+	var err error
+	if dl, ok := j.(dtm.DigestLister); ok {
+		last := ""
+		err = dl.DigestChanges(ctx, practice, snap.Seq, func(c dtm.Change) error {
+			if c.Patient != last {
+				b.FlushBefore(c.Patient)
+				last = c.Patient
+			}
+			b.Add(c)
+			return nil
+		})
+	} else if snap.Seq > 0 {
+		err = j.Changes(ctx, dtm.ChangeQuery{Practice: practice, Until: snap.Seq}, func(c dtm.Change) error {
+			c.JSON = nil
+			b.Add(c)
+			return nil
+		})
+	}
+	if err != nil {
+		return dtm.Digest{}, nil, fmt.Errorf("digest %s: %w", practice, err)
+	}
+	return b.Finish()
+}
+
+// Bucket returns the entries of one bucket of the practice's digest at seq
+// at, sorted as the digest hashes them: a patient's compartment (through
+// Journal.Compartment, in Group scope) or, for dtm.NoPatient, the resources
+// in no compartment (which needs a scan of the practice's journal). Their
+// BucketDigest equals the bucket's digest in Compute's result.
+func Bucket(ctx context.Context, j dtm.Journal, practice, patient string, at int64) ([]dtm.DigestEntry, error) {
+	var out []dtm.DigestEntry
+	add := func(c dtm.Change) {
+		out = append(out, dtm.DigestEntry{Type: c.Type, ID: c.ID, Version: c.Version, Hash: c.Hash})
+	}
+	if patient == dtm.NoPatient {
+		err := j.Changes(ctx, dtm.ChangeQuery{Practice: practice, Until: at}, func(c dtm.Change) error {
+			if c.Op == dtm.OpUpsert && c.Patient == dtm.NoPatient {
+				add(c)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("digest bucket: %w", err)
+		}
+		return SortEntries(out), nil
+	}
+	st, err := j.State(ctx, practice, "Patient", patient, at)
+	switch {
+	case dtm.ErrorCode(err) == dtm.ENotFound:
+	case err != nil:
+		return nil, fmt.Errorf("digest bucket: %w", err)
+	case st.Op == dtm.OpDelete:
+		return nil, nil
+	case !st.Member:
+		if st.Patient == patient {
+			add(st)
+		}
+		return out, nil
+	}
+	err = j.Compartment(ctx, practice, patient, at, func(c dtm.Change) error {
+		add(c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("digest bucket: %w", err)
+	}
+	return SortEntries(out), nil
+}
+
+// SortEntries sorts es in the order the digest hashes them (their lines
+// bytewise) and returns es.
+func SortEntries(es []dtm.DigestEntry) []dtm.DigestEntry {
+	slices.SortFunc(es, func(x, y dtm.DigestEntry) int {
+		if c := comparePrefix(x.Type, []byte(x.ID), y.Type, []byte(y.ID)); c != 0 {
+			return c
+		}
+		return compareSlash(x.Hash, y.Hash)
+	})
+	return es
+}
+
+// BucketDigest returns the digest of a bucket holding es (in any order):
+// the hex SHA-256 of the lines "Type/id/hash\n" sorted bytewise. It does
+// not modify es.
+func BucketDigest(es []dtm.DigestEntry) string {
+	sorted := SortEntries(slices.Clone(es))
+	h := sha256.New()
+	var line []byte
+	for _, e := range sorted {
+		line = append(line[:0], e.Type...)
+		line = append(line, '/')
+		line = append(line, e.ID...)
+		line = append(line, '/')
+		line = append(line, e.Hash...)
+		line = append(line, '\n')
+		h.Write(line)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// RootDigest returns the root of a digest tree: the hex SHA-256 of the
+// lines "patient:digest\n" of every bucket, sorted bytewise.
+func RootDigest(buckets map[string]string) string {
+	lines := make([]string, 0, len(buckets))
+	for _, p := range slices.Collect(maps.Keys(buckets)) {
+		lines = append(lines, p+":"+buckets[p]+"\n")
+	}
+	slices.Sort(lines)
+	h := sha256.New()
+	for _, l := range lines {
+		h.Write([]byte(l))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
