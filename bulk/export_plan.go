@@ -26,8 +26,9 @@ type planner struct {
 }
 
 // plan computes the files of job: for each practice, the change parts
-// (one scan of the journal over (Since, Until], split per kind and type into
-// parts of at most max resources by recording sequence boundaries), then
+// (the journal over (Since, Until] scanned once, in concurrent sub-ranges,
+// and cut per kind and type into parts of at most max resources by
+// recording sequence boundaries), then
 // the joiner parts, then the error file of a lenient request. Its cost grows
 // with the number of changes in range and the size of joiners' records,
 // never with the size of the practice.

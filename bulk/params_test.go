@@ -168,3 +168,23 @@ func FuzzParseParams(f *testing.F) {
 		}
 	})
 }
+
+func FuzzReadParameters(f *testing.F) {
+	f.Add(`{"resourceType":"Parameters","parameter":[{"name":"_since","valueInstant":"2026-01-01T00:00:00Z"}]}`)
+	f.Add(`{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/1"}}]}`)
+	f.Add(``)
+	f.Fuzz(func(t *testing.T, body string) {
+		q, err := readParameters(strings.NewReader(body))
+		if err != nil {
+			if c := dtm.ErrorCode(err); c != dtm.EInvalid && c != dtm.ETooLarge {
+				t.Fatalf("error code %s: %v", c, err)
+			}
+			return
+		}
+		for name := range q {
+			if _, err := url.ParseQuery(url.Values{name: q[name]}.Encode()); err != nil {
+				t.Fatalf("parameters do not round-trip through a query string: %v", err)
+			}
+		}
+	})
+}
