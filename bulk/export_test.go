@@ -297,3 +297,39 @@ func TestKickoff_PostLenient(t *testing.T) {
 		t.Fatalf("request = %q", x.m.Request)
 	}
 }
+
+// TestFile_Fidelity checks invariant 6 on awkward JSON: decimal precision,
+// escaped and raw unicode, extensions and unknown elements, and a resource
+// stored across lines (which is made one line without touching a value).
+func TestFile_Fidelity(t *testing.T) {
+	e := newTestEnv(t, true, nil)
+	odd := `{"resourceType":"Observation","id":"odd","status":"final",` +
+		`"extension":[{"url":"https://example.org/x","valueDecimal":1.500}],"_status":{"id":"s1"},` +
+		`"code":{"text":"caf\u00e9 – naïve 🩺 \"quoted\" \\ slash"},"subject":{"reference":"Patient/p1"},` +
+		`"valueQuantity":{"value":0.10,"unit":"mmol/L"},"futureElement":{"nested":[1,2.0,3e2]}}`
+	pretty := "{\n  \"resourceType\": \"Observation\",\n  \"id\": \"pretty\",\n  \"status\": \"final\",\n" +
+		"  \"code\": {\n    \"text\": \"two\\nlines\"\n  },\n  \"valueQuantity\": {\n    \"value\": 5.60\n  }\n}"
+	e.apply(pA, patient("p1", true),
+		storetest.Upsert("Observation", "odd", "p1", []byte(odd)),
+		storetest.Upsert("Observation", "pretty", "p1", []byte(pretty)))
+	x := e.export("/fhir/Group/" + pA + "/$export?_type=Observation")
+	for _, id := range []string{"odd", "pretty"} {
+		stored, err := e.db.Get(e.ctx, pA, "Observation", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := string(oneLine(stored.JSON))
+		got := string(x.json["Observation/"+id])
+		if got != want {
+			t.Errorf("%s: exported %s, want %s", id, got, want)
+		}
+	}
+	if got := string(x.json["Observation/odd"]); !strings.Contains(got, `"valueDecimal":1.500`) ||
+		!strings.Contains(got, `caf\u00e9 – naïve 🩺`) || !strings.Contains(got, `"value":0.10`) ||
+		!strings.Contains(got, `"futureElement":{"nested":[1,2.0,3e2]}`) {
+		t.Errorf("odd resource altered: %s", got)
+	}
+	if got := string(x.json["Observation/pretty"]); !strings.Contains(got, `"value":5.60`) || !strings.Contains(got, `two\nlines`) {
+		t.Errorf("pretty resource altered: %s", got)
+	}
+}
