@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -324,6 +325,8 @@ func isInputError(err error) bool {
 type bundleRead struct {
 	table     *refTable
 	refs      []span // scratch for parseEntry
+	scratch   []byte // scratch for the rewritten resource
+	compact   []byte // scratch for the compacted resource
 	noRequest int    // first entry without a request, or -1
 	dup, prev int    // first entry writing a resource an earlier entry (prev) wrote, or -1
 	dupRef    string
@@ -384,14 +387,18 @@ func (b *bundleRead) entry(i int, raw []byte) (BundleEntry, error) {
 		return be, nil
 	}
 	// The entry was validated by parseEntry: rewrite, then strip blanks.
-	res, err := b.table.rewrite(nil, e.resource, e.refs)
-	if err != nil {
+	// Work in reused buffers; hand fn an exact-size copy it may keep.
+	if b.scratch, err = b.table.rewrite(b.scratch[:0], e.resource, e.refs); err != nil {
 		return BundleEntry{}, err
 	}
-	res = appendCompact(make([]byte, 0, len(res)), res)
-	if !e.hasID {
-		res = insertID(res, e.h.ID)
+	b.compact = appendCompact(b.compact[:0], b.scratch)
+	if e.hasID {
+		be.Resource = bytes.Clone(b.compact)
+	} else {
+		be.Resource = insertID(b.compact, e.h.ID)
 	}
-	be.Resource = res
+	if cap(b.scratch) > bigBuffer {
+		b.scratch, b.compact = nil, nil
+	}
 	return be, nil
 }
