@@ -252,6 +252,22 @@ func (c *Client) request(ctx context.Context, method, u string, withToken bool) 
 	return req, nil
 }
 
+// invalidator is implemented by Authorizers that cache tokens (such as
+// auth.ClientCredentials): Invalidate drops a token the source refused.
+type invalidator interface{ Invalidate(token string) }
+
+// invalidate drops the bearer token req carried, when the Authorizer can,
+// and reports whether a retry may get a new one.
+func (c *Client) invalidate(req *http.Request) bool {
+	tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	inv, can := c.opts.Auth.(invalidator)
+	if !ok || !can {
+		return false
+	}
+	inv.Invalidate(tok)
+	return true
+}
+
 // retryable reports whether a response status is worth retrying: 429 and
 // the transient 5xx (502, 503, 504; 500 too when also500).
 func retryable(status int, also500 bool) bool {
@@ -287,6 +303,7 @@ func temporary(ctx context.Context, err error) bool {
 // *StatusError for a status).
 func (c *Client) send(ctx context.Context, op string, newReq func() (*http.Request, error), also500 bool) (*http.Response, error) {
 	var lastErr error
+	renewed := false // a 401 made us ask for a new token once
 	for attempt := 1; ; attempt++ {
 		req, err := newReq()
 		if err != nil {
@@ -299,6 +316,9 @@ func (c *Client) send(ctx context.Context, op string, newReq func() (*http.Reque
 			return nil, fmt.Errorf("%s: %w", op, err)
 		case err != nil:
 			lastErr = fmt.Errorf("%s: %w", op, err)
+		case resp.StatusCode == http.StatusUnauthorized && !renewed && c.invalidate(req):
+			lastErr, wait, renewed = c.statusError(op, resp), 0, true
+			resp.Body.Close()
 		case retryable(resp.StatusCode, also500):
 			se := c.statusError(op, resp)
 			resp.Body.Close()

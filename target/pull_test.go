@@ -113,6 +113,7 @@ func TestPuller_Pull(t *testing.T) {
 			t.Fatalf("delta of %d changes moved %+v", changes, c)
 		}
 	})
+	t.Run("Serve", func(t *testing.T) { testServe(t, src.db, tgt) })
 	t.Run("NothingNew", func(t *testing.T) {
 		third, err := p.Pull(ctx, testODS)
 		if err != nil {

@@ -1,0 +1,97 @@
+package target_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// benchPatients is the practice size of the pull benchmarks
+// (DTM_BENCH_PATIENTS, 200 by default).
+func benchPatients() int {
+	if n, err := strconv.Atoi(os.Getenv("DTM_BENCH_PATIENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 200
+}
+
+// BenchmarkPull_Initial measures an initial extract end to end on loopback:
+// kick-off, export, download, validate (UK Core), load into a new SQLite
+// target, attachments, checkpoint.
+func BenchmarkPull_Initial(b *testing.B) {
+	src := mustSource(b, benchPatients())
+	n := len(liveState(b, src.db))
+	var peak uint64
+	b.ResetTimer()
+	for i := range b.N {
+		tgt := mustOpen(b, filepath.Join(b.TempDir(), fmt.Sprintf("target%d.db", i)))
+		p := pullerFor(b, src.url, tgt, b.TempDir(), os.Getenv("DTM_BENCH_NOVALIDATE") == "")
+		stop := sampleHeap(&peak)
+		res, err := p.Pull(b.Context(), testODS)
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Counts.Applied != int64(n) {
+			b.Fatalf("applied %d of %d", res.Counts.Applied, n)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "resources/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+// BenchmarkPull_Delta measures a delta pull: about 1% of the practice
+// changed (amended Observations, deleted Conditions, new patients).
+func BenchmarkPull_Delta(b *testing.B) {
+	src := mustSource(b, benchPatients())
+	tgt := mustOpen(b, filepath.Join(b.TempDir(), "target.db"))
+	p := pullerFor(b, src.url, tgt, b.TempDir(), os.Getenv("DTM_BENCH_NOVALIDATE") == "")
+	if _, err := p.Pull(b.Context(), testODS); err != nil {
+		b.Fatal(err)
+	}
+	var moved int64
+	var peak uint64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		src.change(b, benchPatients(), benchPatients()/20, benchPatients()/100+1)
+		b.StartTimer()
+		stop := sampleHeap(&peak)
+		res, err := p.Pull(b.Context(), testODS)
+		stop()
+		if err != nil {
+			b.Fatal(err)
+		}
+		moved += res.Counts.Received
+	}
+	b.ReportMetric(float64(moved)/b.Elapsed().Seconds(), "resources/s")
+	b.ReportMetric(float64(moved)/float64(b.N), "changes/pull")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+// sampleHeap records the largest heap in use, sampled every 10 ms, into
+// *peak until stop is called.
+func sampleHeap(peak *uint64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var ms runtime.MemStats
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			*peak = max(*peak, ms.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
