@@ -231,7 +231,7 @@ func testChanges(t *testing.T, open Opener) {
 		// More changes than any sensible page, with superseded versions
 		// on both sides of page boundaries.
 		e := newEnv(t, open)
-		const n = 2345
+		const n = 1234
 		var ws []dtm.Write
 		for i := range n {
 			ws = append(ws, ObservationWrite(fmt.Sprintf("o%d", i), "p1", "1"))

@@ -27,18 +27,29 @@ import (
 type Opener func(t *testing.T, clock dtm.Clock) dtm.Store
 
 // Run runs the conformance suite against the stores open returns, one new
-// store per subtest.
+// store per subtest. The top-level groups run in parallel, so open must be
+// safe for concurrent use.
 func Run(t *testing.T, open Opener) {
-	t.Run("Apply", func(t *testing.T) { testApply(t, open) })
-	t.Run("Head", func(t *testing.T) { testHead(t, open) })
-	t.Run("SnapshotAt", func(t *testing.T) { testSnapshotAt(t, open) })
-	t.Run("Changes", func(t *testing.T) { testChanges(t, open) })
-	t.Run("Compartment", func(t *testing.T) { testCompartment(t, open) })
-	t.Run("State", func(t *testing.T) { testState(t, open) })
-	t.Run("Get", func(t *testing.T) { testGet(t, open) })
-	t.Run("Counts", func(t *testing.T) { testCounts(t, open) })
-	t.Run("Practices", func(t *testing.T) { testPractices(t, open) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	for _, g := range []struct {
+		name string
+		test func(*testing.T, Opener)
+	}{
+		{"Apply", testApply},
+		{"Head", testHead},
+		{"SnapshotAt", testSnapshotAt},
+		{"Changes", testChanges},
+		{"Compartment", testCompartment},
+		{"State", testState},
+		{"Get", testGet},
+		{"Counts", testCounts},
+		{"Practices", testPractices},
+		{"Concurrency", testConcurrency},
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			t.Parallel() // every group has its own stores
+			g.test(t, open)
+		})
+	}
 }
 
 // Clock is a manual clock for tests: it stands still until Set or Advance.
