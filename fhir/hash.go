@@ -1,11 +1,11 @@
 package fhir
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 )
 
 // ContentHash returns the hex SHA-256 of the canonical form of a resource:
@@ -14,8 +14,8 @@ import (
 // differ, as FHIR decimal precision requires), and meta.versionId and
 // meta.lastUpdated removed (meta itself is dropped when nothing else is in
 // it). Two stores holding the same record therefore agree on its hash
-// whatever versions they assigned. It returns an error for invalid JSON or a
-// value that is not an object.
+// whatever versions they assigned. It returns an error matching ErrInvalid
+// for invalid JSON, duplicate keys, or a value that is not an object.
 func ContentHash(resource []byte) (string, error) {
 	canon, err := Canonical(resource)
 	if err != nil {
@@ -27,100 +27,212 @@ func ContentHash(resource []byte) (string, error) {
 
 // Canonical returns the canonical form hashed by ContentHash.
 func Canonical(resource []byte) ([]byte, error) {
-	members, err := parseObject(resource)
-	if err != nil {
+	if err := walkObject(resource, nil); err != nil {
 		return nil, fmt.Errorf("canonical json: %w", err)
 	}
-	out := make([]byte, 0, len(resource))
-	var kept []member
-	for _, m := range members {
-		if m.key == "meta" {
-			meta, err := parseObject(m.value)
-			if err != nil {
-				return nil, fmt.Errorf("canonical json: meta: %w", err)
-			}
-			meta = slices.DeleteFunc(meta, func(m member) bool {
-				return m.key == "versionId" || m.key == "lastUpdated"
-			})
-			if len(meta) == 0 {
-				continue
-			}
-			m.value, err = appendCanonicalMembers(nil, meta, 1)
-			if err != nil {
-				return nil, fmt.Errorf("canonical json: %w", err)
-			}
-		}
-		kept = append(kept, m)
-	}
-	out, err = appendCanonicalMembers(out, kept, 0)
-	if err != nil {
+	c := &canon{out: make([]byte, 0, len(resource))}
+	if _, err := c.object(resource, skipBlank(resource, 0), true); err != nil {
 		return nil, fmt.Errorf("canonical json: %w", err)
 	}
-	return out, nil
+	return c.out, nil
 }
 
-// appendCanonicalMembers writes an object with its members sorted by key.
-func appendCanonicalMembers(dst []byte, members []member, depth int) ([]byte, error) {
-	slices.SortStableFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
-	for i := 1; i < len(members); i++ {
-		if members[i].key == members[i-1].key {
-			return nil, fmt.Errorf("%w: duplicate key %q", errSyntax, members[i].key)
+// canon writes the canonical form of JSON that walkObject has already
+// validated, in one pass: members are written in input order, and an
+// object's members are re-ordered only when their keys were not sorted.
+type canon struct {
+	out     []byte
+	scratch []byte
+}
+
+// keySpan is one written member of an object: its decoded key and where its
+// `"key":value` bytes lie in out.
+type keySpan struct {
+	key      []byte
+	from, to int
+}
+
+// object writes the object at data[pos] and returns the position after it.
+// top is true for the resource itself, whose meta loses versionId and
+// lastUpdated.
+func (c *canon) object(data []byte, pos int, top bool) (int, error) {
+	start := len(c.out)
+	c.out = append(c.out, '{')
+	var stack [16]keySpan
+	spans := stack[:0]
+	pos = skipBlank(data, pos+1)
+	for data[pos] != '}' {
+		rawKey, end, escaped := stringSpan(data, pos)
+		key := rawKey
+		if escaped {
+			key = appendUnescaped(nil, rawKey)
 		}
-	}
-	dst = append(dst, '{')
-	for i, m := range members {
-		if i > 0 {
-			dst = append(dst, ',')
+		pos = skipBlank(data, skipBlank(data, end)+1) // past ':'
+		var skip bool
+		from := len(c.out)
+		if len(spans) > 0 {
+			c.out = append(c.out, ',')
 		}
-		dst = appendString(dst, m.key)
-		dst = append(dst, ':')
+		c.out = appendCanonicalString(c.out, key)
+		c.out = append(c.out, ':')
 		var err error
-		if dst, err = appendCanonicalValue(dst, m.value, depth+1); err != nil {
-			return nil, err
+		if top && string(key) == "meta" && data[pos] == '{' {
+			pos, skip, err = c.meta(data, pos)
+		} else {
+			pos, err = c.value(data, pos)
+		}
+		if err != nil {
+			return 0, err
+		}
+		if skip {
+			c.out = c.out[:from]
+		} else {
+			if len(spans) > 0 {
+				from++ // the comma is not part of the member
+			}
+			spans = append(spans, keySpan{key: key, from: from, to: len(c.out)})
+		}
+		pos = skipBlank(data, pos)
+		if data[pos] == ',' {
+			pos = skipBlank(data, pos+1)
 		}
 	}
-	return append(dst, '}'), nil
+	if err := c.order(start, spans); err != nil {
+		return 0, err
+	}
+	c.out = append(c.out, '}')
+	return pos + 1, nil
 }
 
-// appendCanonicalValue writes the canonical form of one raw, already
-// validated JSON value.
-func appendCanonicalValue(dst, raw []byte, depth int) ([]byte, error) {
-	s := &scanner{data: raw}
-	s.skipSpace()
-	switch raw[s.pos] {
-	case '{':
-		members, err := s.object(depth)
-		if err != nil {
-			return nil, err
-		}
-		return appendCanonicalMembers(dst, members, depth)
-	case '[':
-		dst = append(dst, '[')
-		first := true
-		err := s.array(depth, func(elem []byte) error {
-			if !first {
-				dst = append(dst, ',')
+// order rewrites the members written since start in key order, when they
+// are not already, and rejects duplicate keys.
+func (c *canon) order(start int, spans []keySpan) error {
+	cmp := func(a, b keySpan) int { return bytes.Compare(a.key, b.key) }
+	if slices.IsSortedFunc(spans, cmp) {
+		for i := 1; i < len(spans); i++ {
+			if bytes.Equal(spans[i].key, spans[i-1].key) {
+				return invalidf("duplicate key %s", quoteID(string(spans[i].key)))
 			}
-			first = false
+		}
+		return nil
+	}
+	slices.SortFunc(spans, cmp)
+	for i := 1; i < len(spans); i++ {
+		if bytes.Equal(spans[i].key, spans[i-1].key) {
+			return invalidf("duplicate key %s", quoteID(string(spans[i].key)))
+		}
+	}
+	c.scratch = append(c.scratch[:0], c.out[start:]...)
+	c.out = append(c.out[:start], '{')
+	for i, s := range spans {
+		if i > 0 {
+			c.out = append(c.out, ',')
+		}
+		c.out = append(c.out, c.scratch[s.from-start:s.to-start]...)
+	}
+	return nil
+}
+
+// meta writes the resource's meta without versionId and lastUpdated; skip
+// is true when nothing else is in it, so that meta is left out.
+func (c *canon) meta(data []byte, pos int) (next int, skip bool, err error) {
+	mark := len(c.out)
+	next, err = c.object(data, pos, false)
+	if err != nil {
+		return 0, false, err
+	}
+	// Re-walk the written canonical meta and drop the two server fields.
+	written := append([]byte(nil), c.out[mark:]...)
+	c.out = append(c.out[:mark], '{')
+	n := 0
+	err = walkObject(written, func(key []byte, _ bool, value []byte) error {
+		if string(key) == "versionId" || string(key) == "lastUpdated" {
+			return nil
+		}
+		if n > 0 {
+			c.out = append(c.out, ',')
+		}
+		n++
+		c.out = append(append(append(append(c.out, '"'), key...), '"', ':'), value...)
+		return nil
+	})
+	c.out = append(c.out, '}')
+	return next, n == 0, err
+}
+
+// value writes the value at data[pos] and returns the position after it.
+func (c *canon) value(data []byte, pos int) (int, error) {
+	switch data[pos] {
+	case '{':
+		return c.object(data, pos, false)
+	case '[':
+		c.out = append(c.out, '[')
+		pos = skipBlank(data, pos+1)
+		for n := 0; data[pos] != ']'; n++ {
+			if n > 0 {
+				c.out = append(c.out, ',')
+			}
 			var err error
-			dst, err = appendCanonicalValue(dst, elem, depth+1)
-			return err
-		})
-		if err != nil {
-			return nil, err
+			if pos, err = c.value(data, pos); err != nil {
+				return 0, err
+			}
+			pos = skipBlank(data, pos)
+			if data[pos] == ',' {
+				pos = skipBlank(data, pos+1)
+			}
 		}
-		return append(dst, ']'), nil
+		c.out = append(c.out, ']')
+		return pos + 1, nil
 	case '"':
-		v, err := s.str()
-		if err != nil {
-			return nil, err
+		raw, end, escaped := stringSpan(data, pos)
+		if escaped {
+			c.out = appendCanonicalString(c.out, appendUnescaped(nil, raw))
+		} else {
+			c.out = append(append(append(c.out, '"'), raw...), '"')
 		}
-		return appendString(dst, v), nil
+		return end, nil
 	}
-	// Numbers and literals: exactly as written, without surrounding blanks.
-	start := s.pos
-	if err := s.value(depth); err != nil {
-		return nil, err
+	// Numbers and literals, exactly as written.
+	end := pos
+	for end < len(data) && !endsLiteral(data[end]) {
+		end++
 	}
-	return append(dst, raw[start:s.pos]...), nil
+	c.out = append(c.out, data[pos:end]...)
+	return end, nil
+}
+
+// skipBlank returns the position of the first non-blank byte at or after pos.
+func skipBlank(data []byte, pos int) int {
+	for pos < len(data) {
+		switch data[pos] {
+		case ' ', '\t', '\n', '\r':
+			pos++
+		default:
+			return pos
+		}
+	}
+	return pos
+}
+
+// stringSpan returns the raw bytes between the quotes of the validated
+// string at data[pos], the position after it, and whether it has escapes.
+func stringSpan(data []byte, pos int) (raw []byte, end int, escaped bool) {
+	i := pos + 1
+	for data[i] != '"' {
+		if data[i] == '\\' {
+			escaped = true
+			i++
+		}
+		i++
+	}
+	return data[pos+1 : i], i + 1, escaped
+}
+
+// endsLiteral reports whether c ends a number or literal.
+func endsLiteral(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
 }

@@ -1,6 +1,9 @@
 package fhir
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -28,7 +31,7 @@ func TestStampMeta(t *testing.T) {
 		})
 	}
 	t.Run("ErrInvalid", func(t *testing.T) {
-		for _, in := range []string{``, `[]`, `{"a":}`, `{"a":1} x`, "{\"a\":\"\xff\"}"} {
+		for _, in := range []string{``, `[]`, `{"a":}`, `{"a":1} x`, "{\"a\":\"\xff\"}", `{"meta":{},"meta":{}}`, `{"meta":[]}`} {
 			if _, err := StampMeta([]byte(in), 1, at); err == nil {
 				t.Errorf("StampMeta(%q): no error", in)
 			}
@@ -61,8 +64,20 @@ func TestContentHash(t *testing.T) {
 			t.Errorf("ContentHash(%s) equals the base hash", s)
 		}
 	}
-	if _, err := ContentHash([]byte(`{"a":1,"a":2}`)); err == nil {
-		t.Error("duplicate keys: no error")
+	for _, dup := range []string{`{"a":1,"a":2}`, `{"b":{"x":1,"x":1}}`, `{"a":1,"\u0061":2}`} {
+		if _, err := ContentHash([]byte(dup)); err == nil {
+			t.Errorf("duplicate keys in %s: no error", dup)
+		}
+	}
+	a, _ := ContentHash([]byte(`{"a":"\ud800"}`))
+	b, _ := ContentHash([]byte(`{"a":"\udbff"}`))
+	if a == b {
+		t.Error("different lone surrogates hash alike")
+	}
+	pair, _ := ContentHash([]byte(`{"a":"\ud83d\ude00"}`))
+	literal, _ := ContentHash([]byte(`{"a":"😀"}`))
+	if pair != literal {
+		t.Error("an escaped surrogate pair and its character hash differently")
 	}
 }
 
@@ -77,6 +92,29 @@ func FuzzContentHash(f *testing.F) {
 		canon, err := Canonical(data)
 		if err != nil {
 			t.Fatalf("Canonical failed after ContentHash succeeded: %v", err)
+		}
+		// The canonical form means the same as the input, meta's server
+		// fields aside.
+		var in, out map[string]any
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(&in); err != nil {
+			t.Fatalf("encoding/json rejects what Canonical accepted: %v", err)
+		}
+		if meta, ok := in["meta"].(map[string]any); ok {
+			delete(meta, "versionId")
+			delete(meta, "lastUpdated")
+			if len(meta) == 0 {
+				delete(in, "meta")
+			}
+		}
+		dec = json.NewDecoder(bytes.NewReader(canon))
+		dec.UseNumber()
+		if err := dec.Decode(&out); err != nil {
+			t.Fatalf("canonical form is not JSON: %v", err)
+		}
+		if !reflect.DeepEqual(in, out) {
+			t.Fatalf("canonical form differs in meaning:\n in %v\nout %v", in, out)
 		}
 		// The canonical form is a fixed point.
 		h2, err := ContentHash(canon)

@@ -130,7 +130,7 @@ func ErrorCode(err error) string {
 		return dtm.ETooLarge
 	case errors.Is(err, ErrNotSupported):
 		return dtm.ENotSupported
-	case errors.Is(err, ErrInvalid), errors.Is(err, errSyntax):
+	case errors.Is(err, ErrInvalid):
 		return dtm.EInvalid
 	}
 	return dtm.EInternal

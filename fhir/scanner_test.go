@@ -12,7 +12,9 @@ const maxDepth = 200
 // errSyntax is wrapped by every scanner error.
 var errSyntax = errors.New("invalid JSON")
 
-// scanner walks one JSON value in data. It validates as it goes and reports
+// scanner is the reference JSON validator the walker is checked against
+// (FuzzWalkerMatchesScanner): simple and slow, it lives only in tests.
+// It walks one JSON value in data. It validates as it goes and reports
 // the byte offset of the first problem.
 type scanner struct {
 	data []byte
