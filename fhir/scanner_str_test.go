@@ -50,4 +50,3 @@ func parseObject(data []byte) ([]member, error) {
 	}
 	return members, nil
 }
-
