@@ -169,38 +169,43 @@ func TestServer_Token(t *testing.T) {
 		wantOAuthError(t, f.postToken(tokenForm(sign(t, jose.RS384, rsaKey2, "rsa", f.claims(clientID)), "system/*.rs")), 401, "invalid_client")
 	})
 	t.Run("ErrClaims", func(t *testing.T) {
-		for name, mutate := range map[string]func(f *fixture, c *jwt.Claims){
-			"aud":      func(f *fixture, c *jwt.Claims) { c.Audience = jwt.Audience{f.url + "/fhir"} },
-			"audTwo":   func(f *fixture, c *jwt.Claims) { c.Audience = jwt.Audience{f.tokenURL(), "https://other"} },
-			"audSlash": func(f *fixture, c *jwt.Claims) { c.Audience = jwt.Audience{f.tokenURL() + "/"} },
-			"expired":  func(f *fixture, c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(epoch.Add(-61 * time.Second)) },
-			"farFuture": func(f *fixture, c *jwt.Claims) {
-				c.Expiry = jwt.NewNumericDate(epoch.Add(6*time.Minute + 1*time.Second))
-			},
-			"noExp":        func(f *fixture, c *jwt.Claims) { c.Expiry = nil },
-			"noJTI":        func(f *fixture, c *jwt.Claims) { c.ID = "" },
-			"sub":          func(f *fixture, c *jwt.Claims) { c.Subject = "someone-else" },
-			"issUnknown":   func(f *fixture, c *jwt.Claims) { c.Issuer, c.Subject = "nobody", "nobody" },
-			"nbfFuture":    func(f *fixture, c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(epoch.Add(2 * time.Minute)) },
-			"iatFuture":    func(f *fixture, c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(epoch.Add(2 * time.Minute)) },
-			"jtiTooLong":   func(f *fixture, c *jwt.Claims) { c.ID = strings.Repeat("j", 256) },
-			"issOtherTSS":  func(f *fixture, c *jwt.Claims) { c.Issuer, c.Subject = ingestID, ingestID },
-			"audTokenPath": func(f *fixture, c *jwt.Claims) { c.Audience = jwt.Audience{auth.PathToken} },
+		// Each case breaks one claim and must be refused for that reason.
+		for _, tc := range []struct {
+			name, reason string
+			mutate       func(f *fixture, c *jwt.Claims)
+		}{
+			{"aud", "aud must be the token URL", func(f *fixture, c *jwt.Claims) { c.Audience = jwt.Audience{f.url + "/fhir"} }},
+			{"audTwo", "aud must be", func(f *fixture, c *jwt.Claims) { c.Audience = jwt.Audience{f.tokenURL(), "https://other"} }},
+			{"audSlash", "aud must be", func(f *fixture, c *jwt.Claims) { c.Audience = jwt.Audience{f.tokenURL() + "/"} }},
+			{"audTokenPath", "aud must be", func(f *fixture, c *jwt.Claims) { c.Audience = jwt.Audience{auth.PathToken} }},
+			{"expired", "has expired", func(f *fixture, c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(epoch.Add(-61 * time.Second)) }},
+			{"farFuture", "more than 5m0s ahead", func(f *fixture, c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(epoch.Add(6*time.Minute + time.Second)) }},
+			{"noExp", "must have exp", func(f *fixture, c *jwt.Claims) { c.Expiry = nil }},
+			{"noJTI", "must have jti", func(f *fixture, c *jwt.Claims) { c.ID = "" }},
+			{"jtiTooLong", "jti is too long", func(f *fixture, c *jwt.Claims) { c.ID = strings.Repeat("j", 256) }},
+			{"sub", "sub must be the client id", func(f *fixture, c *jwt.Claims) { c.Subject = "someone-else" }},
+			{"issUnknown", "unknown client", func(f *fixture, c *jwt.Claims) { c.Issuer, c.Subject = "nobody", "nobody" }},
+			{"nbfFuture", "not valid yet", func(f *fixture, c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(epoch.Add(2 * time.Minute)) }},
+			{"iatFuture", "iat is in the future", func(f *fixture, c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(epoch.Add(2 * time.Minute)) }},
 		} {
-			t.Run(name, func(t *testing.T) {
+			t.Run(tc.name, func(t *testing.T) {
 				f := newFixture(t)
 				c := f.claims(clientID)
-				mutate(f, &c)
+				tc.mutate(f, &c)
 				r := f.postToken(tokenForm(sign(t, jose.ES384, ecKey, "ec", c), "system/*.rs"))
-				if name == "issOtherTSS" {
-					// Signed with a key both registered: a valid assertion
-					// of the ingest client, refused for its scope instead.
-					wantOAuthError(t, r, 400, "invalid_scope")
-					return
-				}
 				wantOAuthError(t, r, 401, "invalid_client")
+				if !strings.Contains(r.Description, tc.reason) {
+					t.Errorf("refused for %q, want %q", r.Description, tc.reason)
+				}
 			})
 		}
+	})
+	t.Run("ErrOtherClientsAssertion", func(t *testing.T) {
+		// An assertion the ingest client signed (with a key both clients
+		// registered) authenticates the ingest client only, which may not
+		// have read scopes.
+		f := newFixture(t)
+		wantOAuthError(t, f.postToken(tokenForm(sign(t, jose.ES384, ecKey, "ec", f.claims(ingestID)), "system/*.rs")), 400, "invalid_scope")
 	})
 	t.Run("OKLeeway", func(t *testing.T) {
 		f := newFixture(t)
@@ -241,7 +246,7 @@ func TestServer_Token(t *testing.T) {
 		f := newFixture(t)
 		for _, alg := range []string{"none", "None", "NONE", ""} {
 			a := rawJWS(t, map[string]any{"alg": alg, "typ": "JWT", "kid": "ec"}, f.claims(clientID), nil)
-			wantOAuthError(t, f.postToken(tokenForm(a, "system/*.rs")), 401, "invalid_client")
+			wantAlgRefused(t, f.postToken(tokenForm(a, "system/*.rs")))
 		}
 	})
 	t.Run("ErrHS256PublicKey", func(t *testing.T) {
@@ -257,7 +262,7 @@ func TestServer_Token(t *testing.T) {
 					m.Write(in)
 					return m.Sum(nil)
 				})
-				wantOAuthError(t, f.postToken(tokenForm(a, "system/*.rs")), 401, "invalid_client")
+				wantAlgRefused(t, f.postToken(tokenForm(a, "system/*.rs")))
 			}
 		}
 	})
@@ -267,7 +272,7 @@ func TestServer_Token(t *testing.T) {
 			alg jose.SignatureAlgorithm
 			key any
 		}{{jose.RS256, rsaKey}, {jose.PS384, rsaKey}, {jose.ES256, mustEC256(t)}} {
-			wantOAuthError(t, f.postToken(tokenForm(sign(t, tc.alg, tc.key, "rsa", f.claims(clientID)), "system/*.rs")), 401, "invalid_client")
+			wantAlgRefused(t, f.postToken(tokenForm(sign(t, tc.alg, tc.key, "rsa", f.claims(clientID)), "system/*.rs")))
 		}
 	})
 	t.Run("ErrHeader", func(t *testing.T) {
@@ -289,7 +294,11 @@ func TestServer_Token(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				wantOAuthError(t, f.postToken(tokenForm(a, "system/*.rs")), 401, "invalid_client")
+				r := f.postToken(tokenForm(a, "system/*.rs"))
+				wantOAuthError(t, r, 401, "invalid_client")
+				if !strings.Contains(r.Description, map[string]string{"noKid": "kid", "jku": "jku", "crit": "crit", "jwk": "own key", "typ": "typ"}[name]) {
+					t.Errorf("refused for %q", r.Description)
+				}
 			})
 		}
 	})
@@ -358,6 +367,16 @@ func TestServer_Token(t *testing.T) {
 			}
 		}
 	})
+}
+
+// wantAlgRefused checks that an assertion was refused for its algorithm,
+// by our header check (before any key is looked up).
+func wantAlgRefused(t *testing.T, r oauthResult) {
+	t.Helper()
+	wantOAuthError(t, r, 401, "invalid_client")
+	if !strings.Contains(r.Description, "alg must be one of RS384, ES384, RS512") {
+		t.Fatalf("refused for %q, not for its alg", r.Description)
+	}
 }
 
 func mustEC256(t *testing.T) crypto.Signer {
