@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -103,6 +104,40 @@ func testPractices(t *testing.T, open Opener) {
 			if p, err := e.s.Practice(e.ctx, PracticeA); err != nil || p.Frozen != frozen {
 				t.Fatalf("Practice = %+v, %v; want Frozen %v", p, err, frozen)
 			}
+		}
+	})
+	t.Run("FreezeBarrier", func(t *testing.T) {
+		// Once SetFrozen(true) has returned, no write to the practice
+		// commits, not even one that was in flight: the cutover's final
+		// export cannot miss a straggling batch.
+		e := newEnv(t, open)
+		done := make(chan error, 1)
+		started := make(chan struct{})
+		go func() {
+			for i := 0; ; i++ {
+				_, err := e.s.Apply(e.ctx, PracticeA, []dtm.Write{ObservationWrite(fmt.Sprintf("o%d", i), "p1", "1")})
+				if i == 3 {
+					close(started)
+				}
+				if dtm.ErrorCode(err) == dtm.EFrozen {
+					done <- nil
+					return
+				} else if err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		<-started
+		if err := e.s.SetFrozen(e.ctx, PracticeA, true); err != nil {
+			t.Fatal(err)
+		}
+		frozenAt := e.head()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if h := e.head(); h != frozenAt {
+			t.Fatalf("Head moved from %+v to %+v after SetFrozen returned", frozenAt, h)
 		}
 	})
 }
