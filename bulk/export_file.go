@@ -116,7 +116,8 @@ func (s *Server) writeFile(ctx context.Context, job *dtm.ExportJob, f dtm.Export
 	if f.Kind == dtm.FileDeleted {
 		typ = "" // deleted files carry every type
 	}
-	err := sel.scanChanges(ctx, typ, f.FromSeq, func(c *dtm.Change) error {
+	deleted := f.Kind == dtm.FileDeleted // needs no resource bodies
+	err := sel.scanChanges(ctx, typ, f.FromSeq, deleted, func(c *dtm.Change) error {
 		if c.Seq > f.ToSeq {
 			return errStop
 		}

@@ -105,7 +105,7 @@ func splitRange(from, to int64, n int, minSplit int64) [][2]int64 {
 func (p *planner) planRange(ctx context.Context, sel *selector, from, to int64, tick func() error) ([]dtm.ExportFile, error) {
 	var files []dtm.ExportFile
 	open := map[string]*dtm.ExportFile{} // by kind + "/" + type
-	err := sel.scanChanges(ctx, "", from, func(c *dtm.Change) error {
+	err := sel.scanChanges(ctx, "", from, true, func(c *dtm.Change) error {
 		if c.Seq > to {
 			return errStop
 		}

@@ -3,6 +3,8 @@ package bulk
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/dtm-project/dtm"
@@ -75,5 +77,38 @@ func TestPlanner_ParallelMatchesSerial(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s in %d files", l, n)
 		}
+	}
+}
+
+// headerJournal implements HeaderLister over a store, dropping the JSON.
+type headerJournal struct {
+	testStore
+	calls atomic.Int64
+}
+
+func (h *headerJournal) ChangeHeaders(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change) error) error {
+	h.calls.Add(1)
+	return h.Changes(ctx, q, func(c dtm.Change) error {
+		c.JSON = nil
+		return fn(c)
+	})
+}
+
+// TestPlanner_HeaderLister checks that planning uses ChangeHeaders when the
+// journal has it, and that files are still whole.
+func TestPlanner_HeaderLister(t *testing.T) {
+	var hj *headerJournal
+	e := newTestEnv(t, true, func(c *Config) {
+		hj = &headerJournal{testStore: c.Jobs.(testStore)}
+		c.Journal = hj
+	})
+	e.apply(pA, patient("p1", true), obs("o1", "p1", "1"))
+	e.apply(pA, storetest.Delete("Observation", "o1"))
+	x := e.export("/fhir/$export")
+	if hj.calls.Load() == 0 || len(x.out) != 1 || len(x.deleted) != 1 {
+		t.Fatalf("ChangeHeaders calls %d; output %v, deleted %v", hj.calls.Load(), x.keys(), x.deletedKeys())
+	}
+	if !strings.Contains(string(x.json["Patient/p1"]), `"family"`) {
+		t.Fatalf("file lost its JSON: %s", x.json["Patient/p1"])
 	}
 }

@@ -11,6 +11,14 @@ import (
 // errStop ends a journal scan early; it never escapes this package.
 var errStop = errors.New("stop scan")
 
+// HeaderLister is an optional extension of dtm.Journal: ChangeHeaders is
+// Changes without the resource JSON (Change.JSON is nil). Planning only
+// counts, so when the Journal implements it, planning reads no resource
+// bodies. Implementations are safe for concurrent use.
+type HeaderLister interface {
+	ChangeHeaders(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change) error) error
+}
+
 // selector decides which journal changes of one practice an export
 // carries. Planning (which counts) and file streaming (which writes) both
 // go through it, so a manifest's counts always match its files' contents.
@@ -88,11 +96,16 @@ func fileKind(c *dtm.Change) string {
 
 // scanChanges calls fn, in seq order, with every kept change of the
 // practice (of typ, when not "") whose latest seq at or before job.Until
-// is in (since, job.Until]. It returns fn's error, except errStop, which
-// ends the scan quietly.
-func (s *selector) scanChanges(ctx context.Context, typ string, since int64, fn func(c *dtm.Change) error) error {
+// is in (since, job.Until]. With headers, the changes may come without
+// their JSON (see HeaderLister). It returns fn's error, except errStop,
+// which ends the scan quietly.
+func (s *selector) scanChanges(ctx context.Context, typ string, since int64, headers bool, fn func(c *dtm.Change) error) error {
 	q := dtm.ChangeQuery{Practice: s.practice, Type: typ, Since: since, Until: s.job.Until}
-	err := s.j.Changes(ctx, q, func(c dtm.Change) error {
+	list := s.j.Changes
+	if hl, ok := s.j.(HeaderLister); ok && headers {
+		list = hl.ChangeHeaders
+	}
+	err := list(ctx, q, func(c dtm.Change) error {
 		ok, err := s.keep(ctx, &c)
 		if err != nil || !ok {
 			return err
