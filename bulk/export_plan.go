@@ -98,43 +98,80 @@ func splitRange(from, to int64, n int, minSplit int64) [][2]int64 {
 	return out
 }
 
-// planRange scans the kept changes with seq in (from, to] once and cuts
-// them, per kind and type, into parts of at most p.max by recording
-// sequence boundaries: a part holds the kept changes of its kind and type
-// with seq in (FromSeq, ToSeq]. tick is called for every change.
+// planRange cuts the kept changes with seq in (from, to] into parts. It
+// scans the range once for every type, or, when the job names types, once
+// per named type (using the store's per-type index); deletes of several
+// types are then merged in seq order before they are cut, since a deleted
+// part spans types. tick is called for every change.
 func (p *planner) planRange(ctx context.Context, sel *selector, from, to int64, tick func() error) ([]dtm.ExportFile, error) {
-	var files []dtm.ExportFile
-	open := map[string]*dtm.ExportFile{} // by kind + "/" + type
-	err := sel.scanChanges(ctx, "", from, true, func(c *dtm.Change) error {
-		if c.Seq > to {
-			return errStop
-		}
-		kind, typ := fileKind(c), c.Type
-		if kind == dtm.FileDeleted {
-			typ = "Bundle"
-		}
-		key := kind + "/" + typ
-		f := open[key]
-		if f == nil {
-			// A part starts just before its first change: nothing of its
-			// kind and type lies between the previous part and it, and a
-			// tight range is cheaper to stream (a deleted part scans every
-			// type in its range).
-			f = &dtm.ExportFile{Kind: kind, Type: typ, Practice: sel.practice, FromSeq: c.Seq - 1}
-			open[key] = f
-		}
-		f.Count++
-		f.ToSeq = c.Seq
-		if f.Count >= p.max {
-			files = append(files, *f)
-			delete(open, key)
-		}
-		return tick()
-	})
-	for _, key := range sortedTypes(open) {
-		files = append(files, *open[key])
+	cut := &cutter{practice: sel.practice, max: p.max, open: map[string]*dtm.ExportFile{}}
+	types := []string{""}
+	if len(p.job.Types) > 0 {
+		types = p.job.Types
 	}
-	return files, err
+	var deletes []int64 // with per-type scans only
+	for _, typ := range types {
+		err := sel.scanChanges(ctx, typ, from, true, func(c *dtm.Change) error {
+			if c.Seq > to {
+				return errStop
+			}
+			if fileKind(c) == dtm.FileDeleted && typ != "" {
+				deletes = append(deletes, c.Seq)
+			} else {
+				cut.add(fileKind(c), c.Type, c.Seq)
+			}
+			return tick()
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(deletes)
+	for _, seq := range deletes {
+		cut.add(dtm.FileDeleted, "", seq)
+	}
+	return cut.finish(), nil
+}
+
+// cutter cuts a seq-ordered stream of kept changes, per kind and type,
+// into parts of at most max by recording sequence boundaries: a part holds
+// the kept changes of its kind and type with seq in (FromSeq, ToSeq].
+type cutter struct {
+	practice string
+	max      int64
+	open     map[string]*dtm.ExportFile // by kind + "/" + type
+	files    []dtm.ExportFile
+}
+
+// add counts one change of kind and resource type typ at seq; deletes of
+// every type share the "Bundle" parts.
+func (c *cutter) add(kind, typ string, seq int64) {
+	if kind == dtm.FileDeleted {
+		typ = "Bundle"
+	}
+	key := kind + "/" + typ
+	f := c.open[key]
+	if f == nil {
+		// A part starts just before its first change: nothing of its kind
+		// and type lies between the previous part and it, and a tight range
+		// is cheaper to stream (a deleted part scans every type in range).
+		f = &dtm.ExportFile{Kind: kind, Type: typ, Practice: c.practice, FromSeq: seq - 1}
+		c.open[key] = f
+	}
+	f.Count++
+	f.ToSeq = seq
+	if f.Count >= c.max {
+		c.files = append(c.files, *f)
+		delete(c.open, key)
+	}
+}
+
+// finish closes the open parts and returns every part.
+func (c *cutter) finish() []dtm.ExportFile {
+	for _, key := range sortedTypes(c.open) {
+		c.files = append(c.files, *c.open[key])
+	}
+	return c.files
 }
 
 // planJoiners finds the patients who joined in range (from the Patient
