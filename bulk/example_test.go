@@ -33,7 +33,11 @@ func Example() {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/fhir/", srv.Handler())
-	go srv.Run(ctx)
+	done := make(chan struct{})
+	go func() { srv.Run(ctx); close(done) }()
 	_ = &http.Server{Addr: "127.0.0.1:8080", Handler: mux} // ListenAndServe in a real process
+
+	cancel() // shutdown: stop the workers before the store closes
+	<-done
 	// Output:
 }
