@@ -61,7 +61,7 @@ func (s *Server) kickoff(w http.ResponseWriter, r *http.Request, kind string) er
 	}
 	s.wakeWorker()
 	s.cfg.Logger.InfoContext(ctx, "export accepted", "job", job.ID, "client", job.Client,
-		"kind", kind, "practices", len(practices), "since", since, "until", until.Seq)
+		"kind", kind, "practices", len(practices), "since", since, "until", until.Seq, "ignored", p.Ignored)
 	w.Header().Set("Content-Location", s.statusURL(job.ID))
 	writeOutcome(w, http.StatusAccepted, "information", "informational", "export accepted")
 	return nil
