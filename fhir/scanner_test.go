@@ -6,9 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-// maxDepth bounds nesting so hostile input cannot exhaust the stack.
-const maxDepth = 200
-
 // errSyntax is wrapped by every scanner error.
 var errSyntax = errors.New("invalid JSON")
 

@@ -7,6 +7,9 @@ import (
 	"unicode/utf8"
 )
 
+// maxDepth bounds nesting so hostile input cannot exhaust the stack.
+const maxDepth = 200
+
 // walker is a validating JSON walker that, unlike scanner, allocates
 // nothing: objects and arrays are visited through callbacks that receive
 // raw byte spans of data. It accepts exactly what scanner accepts (same
