@@ -91,39 +91,46 @@ type txWriter struct {
 	tx       *sql.Tx
 	practice string
 	us       int64 // commit time
-	state    *sql.Stmt
 	full     *sql.Stmt // INSERT of chunkSize rows
 	args     []any
 }
 
 func (w *txWriter) close() {
-	if w.state != nil {
-		w.state.Close()
-	}
 	if w.full != nil {
 		w.full.Close()
 	}
 }
 
+// states looks the keys up with one statement per resource type: for each
+// id, SQLite's max() picks the row with the highest seq, and the other bare
+// columns come from that row.
 func (w *txWriter) states(ctx context.Context, keys []key) (map[key]state, error) {
-	if w.state == nil {
-		var err error
-		w.state, err = w.tx.PrepareContext(ctx, `SELECT version, op, hash, patient FROM journal
-			WHERE practice = ? AND type = ? AND id = ? ORDER BY seq DESC LIMIT 1`)
+	byType := make(map[string][]any)
+	for _, k := range keys {
+		byType[k.typ] = append(byType[k.typ], k.id)
+	}
+	cur := make(map[key]state, len(keys))
+	for typ, ids := range byType {
+		rows, err := w.tx.QueryContext(ctx, statesSQL(len(ids)), append([]any{w.practice, typ}, ids...)...)
 		if err != nil {
 			return nil, err
 		}
-	}
-	cur := make(map[key]state, len(keys))
-	for _, k := range keys {
-		var st state
-		err := w.state.QueryRowContext(ctx, w.practice, k.typ, k.id).Scan(&st.version, &st.op, &st.hash, &st.patient)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		} else if err != nil {
+		for rows.Next() {
+			var id string
+			var seq int64
+			var st state
+			if err := rows.Scan(&id, &seq, &st.version, &st.op, &st.hash, &st.patient); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cur[key{typ, id}] = st
+		}
+		if err := rows.Close(); err != nil {
 			return nil, err
 		}
-		cur[k] = st
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
 	return cur, nil
 }
@@ -152,6 +159,12 @@ func (w *txWriter) insert(ctx context.Context, rows []row) error {
 	}
 	_, err := w.full.ExecContext(ctx, w.args...)
 	return err
+}
+
+// statesSQL returns the query of states for n ids: practice, type, ids.
+func statesSQL(n int) string {
+	return `SELECT id, max(seq), version, op, hash, patient FROM journal
+		WHERE practice = ? AND type = ? AND id IN (?` + strings.Repeat(",?", n-1) + `) GROUP BY id`
 }
 
 // insertSQL returns an INSERT of n journal rows.
