@@ -90,7 +90,7 @@ func checkWritable(ctx context.Context, tx *sql.Tx, practice string) error {
 type txWriter struct {
 	tx       *sql.Tx
 	practice string
-	us       int64 // commit time
+	us       int64     // commit time
 	full     *sql.Stmt // INSERT of chunkSize rows
 	args     []any
 }
