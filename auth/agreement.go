@@ -105,44 +105,44 @@ type RetrievalStatus struct {
 }
 
 // Retrievals returns the retrieval status of client for practice at now,
-// from the audit log.
-func (s *Server) Retrievals(ctx context.Context, client, practice string, now time.Time) (RetrievalStatus, error) {
-	st := RetrievalStatus{Client: client, Practice: practice, Limit: dtm.DefaultRetrievalsPer24h}
-	if c, err := s.store.Client(ctx, client); err == nil {
-		st.Limit = c.RetrievalLimit()
+// from the audit log in st.
+func Retrievals(ctx context.Context, st dtm.AuthStore, client, practice string, now time.Time) (RetrievalStatus, error) {
+	rs := RetrievalStatus{Client: client, Practice: practice, Limit: dtm.DefaultRetrievalsPer24h}
+	if c, err := st.Client(ctx, client); err == nil {
+		rs.Limit = c.RetrievalLimit()
 	} else if dtm.ErrorCode(err) != dtm.ENotFound {
-		return st, fmt.Errorf("retrievals: %w", err)
+		return rs, fmt.Errorf("retrievals: %w", err)
 	}
-	events, err := s.store.AuditEvents(ctx, dtm.AuditQuery{
+	events, err := st.AuditEvents(ctx, dtm.AuditQuery{
 		Client: client, Practice: practice, Action: dtm.AuditKickoff,
 		Outcome: dtm.OutcomeSuccess, Since: now.Add(-7 * RetrievalWindow),
 	})
 	if err != nil {
-		return st, fmt.Errorf("retrievals: %w", err)
+		return rs, fmt.Errorf("retrievals: %w", err)
 	}
 	for _, e := range events {
 		if e.Time.After(now) {
 			continue
 		}
-		st.WeeklyMet = true
-		if e.Time.After(st.Last) {
-			st.Last = e.Time
+		rs.WeeklyMet = true
+		if e.Time.After(rs.Last) {
+			rs.Last = e.Time
 		}
 		if e.Time.After(now.Add(-RetrievalWindow)) {
-			st.Last24h++
+			rs.Last24h++
 		}
 	}
-	if st.Last.IsZero() {
+	if rs.Last.IsZero() {
 		// Older than a week: find the last one at all.
-		old, err := s.store.AuditEvents(ctx, dtm.AuditQuery{
+		old, err := st.AuditEvents(ctx, dtm.AuditQuery{
 			Client: client, Practice: practice, Action: dtm.AuditKickoff, Outcome: dtm.OutcomeSuccess,
 		})
 		if err != nil {
-			return st, fmt.Errorf("retrievals: %w", err)
+			return rs, fmt.Errorf("retrievals: %w", err)
 		}
 		if n := len(old); n > 0 {
-			st.Last = old[n-1].Time
+			rs.Last = old[n-1].Time
 		}
 	}
-	return st, nil
+	return rs, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/auth"
 )
 
 func TestServer_AllowRetrieval(t *testing.T) {
@@ -71,11 +72,11 @@ func TestServer_AllowRetrieval(t *testing.T) {
 		if _, err := f.server.AllowRetrieval(ctx, clientID, practiceA, now.Add(24*time.Hour)); err != nil {
 			t.Errorf("after the first left the window: %v", err)
 		}
-		st, err := f.server.Retrievals(ctx, clientID, practiceA, now.Add(25*time.Hour))
+		st, err := auth.Retrievals(ctx, f.store, clientID, practiceA, now.Add(25*time.Hour))
 		if err != nil || st.Last24h != 2 || !st.WeeklyMet || st.Limit != 3 || !st.Last.Equal(now.Add(24*time.Hour)) {
 			t.Errorf("Retrievals = %+v, %v", st, err)
 		}
-		st, _ = f.server.Retrievals(ctx, clientID, practiceA, now.Add(9*24*time.Hour))
+		st, _ = auth.Retrievals(ctx, f.store, clientID, practiceA, now.Add(9*24*time.Hour))
 		if st.WeeklyMet || st.Last24h != 0 || st.Last.IsZero() {
 			t.Errorf("Retrievals after 9 days = %+v; want weekly minimum not met, last retrieval kept", st)
 		}

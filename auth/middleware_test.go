@@ -164,3 +164,26 @@ func TestAllowAll(t *testing.T) {
 		t.Errorf("principal %+v", got)
 	}
 }
+
+func TestServer_RunPrunes(t *testing.T) {
+	f := newFixture(t)
+	tok := f.mustToken(clientID, "system/*.rs")
+	f.clock.Advance(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.server.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := f.store.Token(context.Background(), auth.HashToken(tok)); dtm.ErrorCode(err) == dtm.ENotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("expired token not pruned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Errorf("Run returned %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/dtm-project/dtm"
 )
@@ -193,4 +194,25 @@ func (s *Server) Prune(ctx context.Context) error {
 		return fmt.Errorf("prune jtis: %w", err)
 	}
 	return nil
+}
+
+// PruneInterval is how often Run calls Prune.
+const PruneInterval = 5 * time.Minute
+
+// Run calls Prune at once and then every PruneInterval until ctx is done,
+// and returns ctx's error. Prune failures are logged and retried at the next
+// tick. Run it alongside the HTTP server (one per replica is fine).
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(PruneInterval)
+	defer t.Stop()
+	for {
+		if err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("prune auth store", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }

@@ -337,17 +337,13 @@ func newClientsShowCmd(e *env, db *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			srv, err := auth.New(auth.Config{Store: st, TokenURL: "http://localhost/auth/token", Logger: e.logger()})
-			if err != nil {
-				return err
-			}
-			return showClient(ctx, e.stdout, srv, c, time.Now())
+			return showClient(ctx, e.stdout, st, c, time.Now())
 		},
 	}
 }
 
 // showClient writes a client's registration and retrieval status.
-func showClient(ctx context.Context, w io.Writer, srv *auth.Server, c dtm.Client, now time.Time) error {
+func showClient(ctx context.Context, w io.Writer, st dtm.AuthStore, c dtm.Client, now time.Time) error {
 	keys := "inline JWKS"
 	if c.JWKSURL != "" {
 		keys = c.JWKSURL
@@ -363,19 +359,19 @@ func showClient(ctx context.Context, w io.Writer, srv *auth.Server, c dtm.Client
 		c.ID, c.Name, keys, agreement(c), c.Ingest, c.Disabled, c.CreatedAt.Format(time.RFC3339))
 	fmt.Fprintln(tw, "\nPRACTICE\tLAST RETRIEVAL\tIN LAST 24 H\tWEEKLY (T2)")
 	for _, p := range c.Practices {
-		st, err := srv.Retrievals(ctx, c.ID, p, now)
+		rs, err := auth.Retrievals(ctx, st, c.ID, p, now)
 		if err != nil {
 			return err
 		}
 		last := "never"
-		if !st.Last.IsZero() {
-			last = st.Last.Format(time.RFC3339)
+		if !rs.Last.IsZero() {
+			last = rs.Last.Format(time.RFC3339)
 		}
 		weekly := "met"
-		if !st.WeeklyMet {
+		if !rs.WeeklyMet {
 			weekly = "NOT MET"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d of %d\t%s\n", p, last, st.Last24h, st.Limit, weekly)
+		fmt.Fprintf(tw, "%s\t%s\t%d of %d\t%s\n", p, last, rs.Last24h, rs.Limit, weekly)
 	}
 	return tw.Flush()
 }
