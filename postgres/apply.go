@@ -93,7 +93,7 @@ func startHashing(ps []prepared, chunk int) *hasher {
 		h.work()
 		return h
 	}
-	for range max(1, min(runtime.GOMAXPROCS(0)-1, n)) {
+	for range min(runtime.GOMAXPROCS(0), n) {
 		go h.work()
 	}
 	return h
