@@ -43,7 +43,19 @@ func (s *Server) kickoff(w http.ResponseWriter, r *http.Request, kind string) er
 	}
 	if active >= s.cfg.MaxActiveJobs {
 		w.Header().Set("Retry-After", retryAfter(max(5*s.cfg.RetryAfter, 5*time.Second)))
+		s.record(r, dtm.AuditKickoff, r.PathValue("ods"), "", dtm.OutcomeDenied, "too many exports in progress")
 		return dtm.Errorf(dtm.ETooMany, "too many exports in progress (at most %d); retry later", s.cfg.MaxActiveJobs)
+	}
+	if s.cfg.AllowRetrieval != nil {
+		for _, ods := range practices {
+			wait, err := s.cfg.AllowRetrieval(ctx, principal.Client, ods, s.cfg.Clock.Now())
+			if err != nil {
+				if wait > 0 {
+					w.Header().Set("Retry-After", retryAfter(wait))
+				}
+				return err
+			}
+		}
 	}
 	since, until, err := s.pin(ctx, p)
 	if err != nil {

@@ -1,6 +1,7 @@
 package bulk
 
 import (
+	"context"
 	"crypto/rand"
 	"log/slog"
 	"net/http"
@@ -62,6 +63,15 @@ type Config struct {
 	// Workers is the number of goroutines Run uses to plan jobs;
 	// DefaultWorkers when 0.
 	Workers int
+	// Audit, when set, records every status poll, cancel, file download
+	// and Binary read, and kick-offs refused before AllowRetrieval (which
+	// records the kick-offs it sees itself).
+	Audit dtm.Audit
+	// AllowRetrieval, when set, is asked at every kick-off, for each
+	// practice, whether the client may retrieve it now under its agreed
+	// retrieval limit (S7). It records the kick-off when allowed; when not,
+	// its error (ETooMany) is returned to the client with Retry-After.
+	AllowRetrieval func(ctx context.Context, client, practice string, now time.Time) (retryAfter time.Duration, err error)
 	// ReplicaID names this process as a job lease holder; the host name
 	// and a random suffix when "".
 	ReplicaID string
@@ -134,10 +144,10 @@ func (s *Server) routes() []route {
 		{"POST", "/fhir/Patient/$export", s.handleKickoff(dtm.ExportPatient)},
 		{"GET", "/fhir/Group/{ods}/$export", s.handleKickoff(dtm.ExportGroup)},
 		{"POST", "/fhir/Group/{ods}/$export", s.handleKickoff(dtm.ExportGroup)},
-		{"GET", "/fhir/_export/{job}", s.handleStatus},
-		{"DELETE", "/fhir/_export/{job}", s.handleCancel},
-		{"GET", "/fhir/_export/{job}/{file}", s.handleFile},
-		{"GET", "/fhir/Binary/{id}", s.handleBinary},
+		{"GET", "/fhir/_export/{job}", s.audited(dtm.AuditStatus, s.handleStatus)},
+		{"DELETE", "/fhir/_export/{job}", s.audited(dtm.AuditCancel, s.handleCancel)},
+		{"GET", "/fhir/_export/{job}/{file}", s.audited(dtm.AuditDownload, s.handleFile)},
+		{"GET", "/fhir/Binary/{id}", s.audited(dtm.AuditBinary, s.handleBinary)},
 	}
 }
 

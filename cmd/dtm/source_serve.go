@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/auth"
 	"github.com/dtm-project/dtm/bulk"
 	"github.com/dtm-project/dtm/source"
 	"github.com/dtm-project/dtm/store"
@@ -23,7 +25,8 @@ import (
 
 // sourceServeOptions are the flags of "dtm source serve".
 type sourceServeOptions struct {
-	db, addr, auth, baseURL, tlsCert, tlsKey string
+	db, addr, auth, baseURL, tlsCert, tlsKey, clientCA string
+	clock                                              dtm.Clock // nil: the system clock
 }
 
 func newSourceServeCmd(e *env) *cobra.Command {
@@ -33,13 +36,20 @@ func newSourceServeCmd(e *env) *cobra.Command {
 		Short: "Serve the practices in a source store as FHIR Bulk Data, 24/7",
 		Long: `Serve FHIR R4 Bulk Data ($export at /fhir/Group/{ods}/$export, /fhir/Patient/$export
 and /fhir/$export), /fhir/Binary/{id}, /fhir/metadata, the control plane under
-/dtm/v1/ (practice status and freshness, ingest, watermark), Prometheus metrics at
-/metrics, and /healthz and /readyz. See docs/API.md.
+/dtm/v1/ (practice status and freshness, ingest, watermark), SMART Backend
+Services authorisation (/.well-known/smart-configuration and /auth/token),
+Prometheus metrics at /metrics, and /healthz and /readyz. See docs/API.md and
+docs/SECURITY.md.
 
---auth none turns authentication off. It exists for local test environments only:
-it refuses any address that is not loopback and logs a warning. SMART Backend
-Services authentication is being built (issue 5); until it lands, --auth none is
-the only mode.
+--auth smart (the default) requires a bearer token from /auth/token on every
+request but discovery, metadata and health checks; register target suppliers
+and the source system's ingest client with "dtm source clients add". --auth none
+turns authentication off: for local test environments only, it refuses any
+address that is not loopback and logs a warning.
+
+Serve TLS with --tls-cert and --tls-key (TLS 1.2 minimum; "dtm auth cert" makes
+a self-signed pair for a test environment); --tls-client-ca also requires client
+certificates (mutual TLS).
 
 Stops gracefully on SIGINT or SIGTERM: no new requests, in-flight downloads finish
 (up to 30 s).`,
@@ -50,10 +60,11 @@ Stops gracefully on SIGINT or SIGTERM: no new requests, in-flight downloads fini
 	}
 	cmd.Flags().StringVar(&o.db, "db", defaultSourceDB, "store: sqlite:PATH or postgres://...")
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address HOST:PORT (port 0 picks a free one)")
-	cmd.Flags().StringVar(&o.auth, "auth", "none", "authentication: none (loopback test environments only)")
-	cmd.Flags().StringVar(&o.baseURL, "base-url", "", "public base URL used in Content-Location and manifests (default from --addr)")
+	cmd.Flags().StringVar(&o.auth, "auth", "smart", "authentication: smart (SMART Backend Services) or none (loopback test environments only)")
+	cmd.Flags().StringVar(&o.baseURL, "base-url", "", "public base URL used in Content-Location, manifests and the token audience (default from --addr)")
 	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); TLS 1.2 minimum")
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	cmd.Flags().StringVar(&o.clientCA, "tls-client-ca", "", "CA certificates (PEM) that client certificates must chain to: mutual TLS")
 	return cmd
 }
 
@@ -61,41 +72,91 @@ Stops gracefully on SIGINT or SIGTERM: no new requests, in-flight downloads fini
 // the base URL once the listener is open (tests and the demo use it).
 func runSourceServe(ctx context.Context, e *env, o sourceServeOptions, ready chan<- string) error {
 	log := e.logger()
-	if o.auth != "none" {
-		return usageError{fmt.Errorf("--auth %q: only \"none\" is available in this version", o.auth)}
+	if o.auth != "smart" && o.auth != "none" {
+		return usageError{fmt.Errorf("--auth %q: want smart or none", o.auth)}
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	if o.auth == "none" {
+		if err := auth.CheckLoopback(o.addr); err != nil {
+			return usageError{err}
+		}
+		log.Warn("authentication is off (--auth none): for local test environments only")
+	}
+	clock := o.clock
+	if clock == nil {
+		clock = dtm.SystemClock{}
+	}
+	tlsConfig, err := serverTLS(o.tlsCert, o.tlsKey, o.clientCA)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	if !isLoopback(ln.Addr()) {
-		return usageError{fmt.Errorf("--auth none refuses the non-loopback address %s", ln.Addr())}
-	}
-	log.Warn("authentication is off (--auth none): for local test environments only")
-	st, err := store.Open(ctx, o.db, dtm.SystemClock{}, log)
+	st, err := store.Open(ctx, o.db, clock, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	jobs, ok := st.(dtm.ExportJobs)
-	if !ok {
-		return errors.New("store does not keep export jobs")
-	}
 	scheme := "http"
 	if o.tlsCert != "" {
 		scheme = "https"
 	}
-	baseURL := o.baseURL
+	baseURL := strings.TrimRight(o.baseURL, "/")
 	if baseURL == "" {
 		baseURL = scheme + "://" + ln.Addr().String()
 	}
-	clock := dtm.SystemClock{}
-	bs := bulk.NewServer(bulk.Config{
-		Journal: st, Practices: st, Jobs: jobs, BaseURL: baseURL, Clock: clock, Logger: log,
-		Caller: func(r *http.Request) (string, []string) { return "", []string{dtm.AllPractices} },
-	})
+	srv, err := newSourceServer(st, clock, log, baseURL, o.auth == "smart")
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, log, ln, srv.handler, tlsConfig, baseURL, ready, srv.run)
+}
+
+// serverTLS returns the TLS configuration for --tls-cert, --tls-key and
+// --tls-client-ca: TLS 1.2 minimum, and no certificate when cert is "".
+func serverTLS(cert, key, clientCA string) (*tls.Config, error) {
+	if cert == "" {
+		return &tls.Config{MinVersion: tls.VersionTLS12}, nil
+	}
+	return auth.ServerTLSConfig(cert, key, clientCA)
+}
+
+// sourceServer is the composed source: Bulk Data, control plane, auth,
+// metrics and health, over one store.
+type sourceServer struct {
+	mux     *http.ServeMux
+	handler http.Handler                // mux behind the auth middleware
+	run     func(context.Context) error // background work: export planning, token pruning
+}
+
+// newSourceServer composes the source's handlers. With smartAuth false every
+// request gets full rights (--auth none).
+func newSourceServer(st dtm.Store, clock dtm.Clock, log *slog.Logger, baseURL string, smartAuth bool) (*sourceServer, error) {
+	jobs, ok := st.(dtm.ExportJobs)
+	authStore, ok2 := st.(dtm.AuthStore)
+	if !ok || !ok2 {
+		return nil, errors.New("store does not keep export jobs and clients")
+	}
 	mux := http.NewServeMux()
+	bcfg := bulk.Config{Journal: st, Practices: st, Jobs: jobs, BaseURL: baseURL, Clock: clock, Logger: log}
+	var authSrv *auth.Server
+	if smartAuth {
+		var err error
+		authSrv, err = auth.New(auth.Config{Store: authStore, TokenURL: baseURL + auth.PathToken, Clock: clock, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		authSrv.Register(mux)
+		bcfg.RequiresAccessToken = true
+		bcfg.Audit = authSrv
+		bcfg.AllowRetrieval = authSrv.AllowRetrieval
+	}
+	bs := bulk.NewServer(bcfg)
 	mux.Handle("/fhir/", bs.Handler())
 	ctl := &source.Handler{Store: st, Ingester: &source.Ingester{Journal: st, Logger: log}, Clock: clock, Logger: log}
 	ctl.Routes(mux)
@@ -111,29 +172,31 @@ func runSourceServe(ctx context.Context, e *env, o sourceServeOptions, ready cha
 		}
 		w.Write([]byte("ready\n"))
 	})
-	handler := allowAll(mux)
-	return serveHTTP(ctx, log, ln, handler, o.tlsCert, o.tlsKey, baseURL, ready, bs.Run)
+	s := &sourceServer{mux: mux, handler: auth.AllowAll(mux), run: bs.Run}
+	if authSrv != nil {
+		s.handler = authSrv.Middleware(mux)
+		s.run = func(ctx context.Context) error {
+			go authSrv.Run(ctx)
+			return bs.Run(ctx)
+		}
+	}
+	return s, nil
 }
 
 // allowAll marks every request as coming from a principal with full rights:
 // the --auth none mode.
-func allowAll(next http.Handler) http.Handler {
-	p := dtm.Principal{Practices: []string{dtm.AllPractices}, Ingest: true, Admin: true}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(dtm.NewContextWithPrincipal(r.Context(), p)))
-	})
-}
+func allowAll(next http.Handler) http.Handler { return auth.AllowAll(next) }
 
 // serveHTTP serves handler on ln (TLS when cert and key are given) and runs
 // background alongside, until ctx is done; then it shuts down gracefully.
 func serveHTTP(ctx context.Context, log *slog.Logger, ln net.Listener, handler http.Handler,
-	cert, key, baseURL string, ready chan<- string, background func(context.Context) error) error {
+	tlsConfig *tls.Config, baseURL string, ready chan<- string, background func(context.Context) error) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSConfig:         tlsConfig,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -141,8 +204,8 @@ func serveHTTP(ctx context.Context, log *slog.Logger, ln net.Listener, handler h
 	go func() { bgDone <- background(ctx) }()
 	serveErr := make(chan error, 1)
 	go func() {
-		if cert != "" || key != "" {
-			serveErr <- srv.ServeTLS(ln, cert, key)
+		if len(tlsConfig.Certificates) > 0 || tlsConfig.GetCertificate != nil {
+			serveErr <- srv.ServeTLS(ln, "", "")
 			return
 		}
 		serveErr <- srv.Serve(ln)

@@ -83,5 +83,9 @@ func runTargetServe(ctx context.Context, e *env, o targetServeOptions, ready cha
 	mux.Handle("/", api.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	idle := func(ctx context.Context) error { <-ctx.Done(); return nil }
-	return serveHTTP(ctx, log, ln, mux, o.tlsCert, o.tlsKey, baseURL, ready, idle)
+	tlsConfig, err := serverTLS(o.tlsCert, o.tlsKey, "")
+	if err != nil {
+		return err
+	}
+	return serveHTTP(ctx, log, ln, mux, tlsConfig, baseURL, ready, idle)
 }
