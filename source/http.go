@@ -75,16 +75,16 @@ func (h *Handler) listPractices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) createPractice(w http.ResponseWriter, r *http.Request) {
-	if p := h.principal(r); !p.Admin && !p.Ingest {
-		h.fail(w, r, dtm.Errorf(dtm.EForbidden, "registering a practice needs ingest or admin rights"))
-		return
-	}
 	var req struct {
 		ODS  string `json:"ods"`
 		Name string `json:"name"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if p := h.principal(r); !p.Admin && !(p.Ingest && p.CanRead(req.ODS)) {
+		h.fail(w, r, dtm.Errorf(dtm.EForbidden, "registering practice %s needs admin rights or the practice's ingest credentials", req.ODS))
 		return
 	}
 	if !dtm.ValidODS(req.ODS) {
@@ -118,8 +118,8 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 // the same body is harmless: unchanged resources are skipped.
 func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 	ods := r.PathValue("ods")
-	if !h.principal(r).Ingest {
-		h.fail(w, r, dtm.Errorf(dtm.EForbidden, "ingest needs the source system's ingest credentials"))
+	if p := h.principal(r); !p.Ingest || !p.CanRead(ods) {
+		h.fail(w, r, dtm.Errorf(dtm.EForbidden, "ingest for practice %s needs the source system's ingest credentials for it", ods))
 		return
 	}
 	if _, err := h.Store.Practice(r.Context(), ods); err != nil {
@@ -148,8 +148,8 @@ func (h *Handler) ingest(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) watermark(w http.ResponseWriter, r *http.Request) {
 	ods := r.PathValue("ods")
-	if !h.principal(r).Ingest {
-		h.fail(w, r, dtm.Errorf(dtm.EForbidden, "the watermark needs the source system's ingest credentials"))
+	if p := h.principal(r); !p.Ingest || !p.CanRead(ods) {
+		h.fail(w, r, dtm.Errorf(dtm.EForbidden, "the watermark of practice %s needs the source system's ingest credentials for it", ods))
 		return
 	}
 	var req struct {
