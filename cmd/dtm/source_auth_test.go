@@ -101,6 +101,12 @@ func TestSourceServe_SMART(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if resp, _ := call(t, "POST", s.url+"/dtm/v1/practices/A81001/ingest", token); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("ingest with a target's read token: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := call(t, "GET", s.url+"/dtm/v1/practices/B82002/status", token); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("status of a practice not registered to the client: %d, want 403", resp.StatusCode)
+	}
 	if resp, _ := call(t, "GET", s.url+"/fhir/Group/B82002/$export", token); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("kick-off for a practice not registered to the client: %d, want 403", resp.StatusCode)
 	}
