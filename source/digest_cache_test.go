@@ -1,0 +1,61 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dtm-project/dtm"
+)
+
+func TestDigestCache(t *testing.T) {
+	ctx := context.Background()
+	var c digestCache
+	var calls atomic.Int64
+	slow := func() (dtm.Digest, map[string][]dtm.DigestEntry, error) {
+		calls.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		return dtm.Digest{Root: "r"}, nil, nil
+	}
+	t.Run("OneComputation", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if d, _, _, err := c.get(ctx, digestKey{"A", 1}, slow); err != nil || d.Root != "r" {
+					t.Errorf("get = %+v, %v", d, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("%d computations for one key, want 1", n)
+		}
+	})
+	t.Run("ErrNotCached", func(t *testing.T) {
+		boom := errors.New("boom")
+		if _, _, _, err := c.get(ctx, digestKey{"A", 2}, func() (dtm.Digest, map[string][]dtm.DigestEntry, error) {
+			return dtm.Digest{}, nil, boom
+		}); !errors.Is(err, boom) {
+			t.Fatalf("err %v", err)
+		}
+		if _, _, hit, err := c.get(ctx, digestKey{"A", 2}, slow); hit || err != nil {
+			t.Fatalf("after a failure: hit %v, err %v", hit, err)
+		}
+	})
+	t.Run("Evicts", func(t *testing.T) {
+		for seq := int64(10); seq < 10+digestCacheSize+2; seq++ {
+			c.get(ctx, digestKey{"A", seq}, slow)
+		}
+		if len(c.entries) != digestCacheSize || len(c.order) != digestCacheSize {
+			t.Fatalf("%d entries, %d in order; want %d", len(c.entries), len(c.order), digestCacheSize)
+		}
+		if _, _, hit, _ := c.get(ctx, digestKey{"A", 1}, slow); hit {
+			t.Fatal("oldest entry still cached")
+		}
+	})
+}
