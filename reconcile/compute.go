@@ -1,22 +1,32 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/dtm-project/dtm"
 )
 
+// headerLister is the optional Journal extension package bulk defines
+// (bulk.HeaderLister): Changes without the resource JSON.
+type headerLister interface {
+	ChangeHeaders(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change) error) error
+}
+
 // Compute returns the digest of the practice at snapshot snap of journal
 // j, with the entries of the buckets keep names (keep may be nil). It reads
 // the journal once: through dtm.DigestLister when j implements it (memory
-// of one bucket), otherwise through Journal.Changes over the whole range
-// (memory of about 90 bytes per resource). It returns the journal's error,
-// wrapped.
+// of one bucket); otherwise one type at a time, several types at once,
+// through ChangeHeaders when j has it (no resource bodies) or
+// Journal.Changes (memory of about 90 bytes per resource). It returns the
+// journal's error, wrapped.
 func Compute(ctx context.Context, j dtm.Journal, practice string, snap dtm.Snapshot, keep func(string) bool) (dtm.Digest, map[string][]dtm.DigestEntry, error) {
 	b := NewBuilder(practice, snap, keep)
 	var err error
@@ -31,16 +41,62 @@ func Compute(ctx context.Context, j dtm.Journal, practice string, snap dtm.Snaps
 			return nil
 		})
 	} else if snap.Seq > 0 {
-		err = j.Changes(ctx, dtm.ChangeQuery{Practice: practice, Until: snap.Seq}, func(c dtm.Change) error {
-			c.JSON = nil
-			b.Add(c)
-			return nil
-		})
+		err = scanTypes(ctx, j, practice, snap.Seq, b)
 	}
 	if err != nil {
 		return dtm.Digest{}, nil, fmt.Errorf("digest %s: %w", practice, err)
 	}
 	return b.Finish()
+}
+
+// scanTypes adds the state at seq `at` of every resource of the practice
+// to b, reading the types in parallel (at most GOMAXPROCS, and 4, at once).
+// The types are those live at `at` (Journal.Counts) and Patient, whose
+// deletes matter for Group scope.
+func scanTypes(ctx context.Context, j dtm.Journal, practice string, at int64, b *Builder) error {
+	counts, err := j.Counts(ctx, practice, at)
+	if err != nil {
+		return err
+	}
+	counts["Patient"] += 0
+	types := slices.Sorted(maps.Keys(counts))
+	slices.SortStableFunc(types, func(x, y string) int { return -cmp.Compare(counts[x], counts[y]) }) // biggest first
+	scan := j.Changes
+	if hl, ok := j.(headerLister); ok {
+		scan = hl.ChangeHeaders
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan string)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), 4, len(types)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for typ := range next {
+				err := scan(ctx, dtm.ChangeQuery{Practice: practice, Type: typ, Until: at}, func(c dtm.Change) error {
+					c.JSON = nil
+					mu.Lock()
+					b.Add(c)
+					mu.Unlock()
+					return nil
+				})
+				if err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	for _, t := range types {
+		select {
+		case next <- t:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
 }
 
 // Bucket returns the entries of one bucket of the practice's digest at seq
