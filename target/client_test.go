@@ -42,6 +42,7 @@ type ig struct {
 	truncate     map[string]int    // path → truncated responses still to send
 	gzip         bool
 
+	wantToken string   // when set, kick-offs without "Bearer wantToken" get 401
 	kickoffs  []string // kick-off query strings received
 	auth      []string // "path auth-header" of every request
 	cancelled bool
@@ -90,6 +91,10 @@ func (s *ig) kickoff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.kickoffs = append(s.kickoffs, r.URL.RawQuery)
+	if s.wantToken != "" && r.Header.Get("Authorization") != "Bearer "+s.wantToken {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	if s.kickoff429 > 0 {
 		s.kickoff429--
 		w.Header().Set("Retry-After", "0.01")
@@ -256,6 +261,45 @@ func TestClient_KickOff(t *testing.T) {
 		_, err := testClient(t, s, nil).KickOff(t.Context(), "A12345", KickOffOptions{})
 		if dtm.ErrorCode(err) != dtm.EInvalid || !strings.Contains(err.Error(), "_since is in the future") {
 			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// renewing hands out "old" until Invalidate is called, then "new".
+type renewing struct {
+	mu          sync.Mutex
+	invalidated bool
+}
+
+func (r *renewing) Token(context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.invalidated {
+		return "new", nil
+	}
+	return "old", nil
+}
+
+func (r *renewing) Invalidate(tok string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.invalidated = r.invalidated || tok == "old"
+}
+
+func TestClient_KickOffRenewsToken(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		s := newIG(t)
+		s.wantToken = "new"
+		if _, err := testClient(t, s, &renewing{}).KickOff(t.Context(), "A12345", KickOffOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("ErrUnauthorized", func(t *testing.T) {
+		s := newIG(t)
+		s.wantToken = "other"
+		_, err := testClient(t, s, &renewing{}).KickOff(t.Context(), "A12345", KickOffOptions{})
+		if dtm.ErrorCode(err) != dtm.EUnauthorized || len(s.kickoffs) != 2 {
+			t.Fatalf("err = %v after %d kick-offs", err, len(s.kickoffs))
 		}
 	})
 }

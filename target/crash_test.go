@@ -96,6 +96,14 @@ func TestPuller_Crash(t *testing.T) {
 	child(0) // and catches up with the changes made since
 	t.Logf("%d of %d pulls killed at random within %v", kills, rounds, whole)
 	tgt := mustOpen(t, dbPath)
+	if t.Failed() {
+		return
+	}
+	pulls, _ := tgt.Pulls(context.Background(), testODS, 100)
+	for _, p := range pulls {
+		t.Logf("pull %s %s since %s tt %s counts %+v", p.ID, p.Status, p.Since.Format(time.RFC3339Nano),
+			p.TransactionTime.Format(time.RFC3339Nano), p.Counts)
+	}
 	assertMigrated(t, src.db, tgt)
 	assertNoDuplicates(t, dbPath)
 	if _, ok, err := tgt.ActivePull(context.Background(), src.url, testODS); ok || err != nil {

@@ -16,6 +16,9 @@ import (
 // it again. A file whose verified copy has vanished from the work
 // directory is fetched again.
 func (p *Puller) download(ctx context.Context, rec *dtm.PullRecord, m *Manifest) error {
+	if err := p.saveFiles(ctx, rec.ID, m); err != nil {
+		return err
+	}
 	files, err := p.cfg.State.Files(ctx, rec.ID)
 	if err != nil {
 		return fmt.Errorf("list files: %w", err)

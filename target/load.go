@@ -44,6 +44,13 @@ func (p *Puller) apply(ctx context.Context, rec *dtm.PullRecord) error {
 			return dtm.Errorf(dtm.EInternal, "file %d of pull %s applied before it was verified", i+1, rec.ID)
 		}
 		c, err := p.applyFile(ctx, rec, f)
+		if errors.Is(err, errCorrupt) {
+			// Fetch it again on the next attempt.
+			f.Verified = false
+			if serr := p.cfg.State.SaveFile(ctx, f); serr != nil {
+				return fmt.Errorf("save file record: %w", serr)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("apply %s file %d (%s): %w", f.Kind, i+1, f.Type, err)
 		}
@@ -116,13 +123,15 @@ func (p *Puller) applyFile(ctx context.Context, rec *dtm.PullRecord, f dtm.PullF
 	return c, checkFile(f, sum, lines, c)
 }
 
+// errCorrupt marks a downloaded file that changed on disk after it was
+// verified; it is downloaded again.
+var errCorrupt = errors.New("downloaded file changed on disk")
+
 // checkFile verifies a file after it was applied.
 func checkFile(f dtm.PullFile, sum string, lines int64, c dtm.PullCounts) error {
 	switch {
-	case sum != f.SHA256:
-		return dtm.Errorf(dtm.EInternal, "downloaded file changed on disk (SHA-256 differs)")
-	case lines != f.Lines:
-		return dtm.Errorf(dtm.EInternal, "read %d lines, downloaded %d", lines, f.Lines)
+	case sum != f.SHA256 || lines != f.Lines:
+		return fmt.Errorf("%w: SHA-256 or line count differs from the download's", errCorrupt)
 	case c.Received != c.Applied+c.Skipped+c.Quarantined:
 		return dtm.Errorf(dtm.EInternal, "received %d, but applied %d + skipped %d + quarantined %d",
 			c.Received, c.Applied, c.Skipped, c.Quarantined)
@@ -130,8 +139,13 @@ func checkFile(f dtm.PullFile, sum string, lines int64, c dtm.PullCounts) error 
 	return nil
 }
 
+// maxChunkBytes bounds the JSON held by one chunk, so that files of large
+// resources (Binary) keep memory flat.
+const maxChunkBytes = 8 << 20
+
 // readChunks reads the non-blank lines of the file at path into chunks of
-// BatchSize lines, returning the file's SHA-256 and line count.
+// BatchSize lines or maxChunkBytes, returning the file's SHA-256 and line
+// count.
 func (p *Puller) readChunks(ctx context.Context, path string, out chan<- chunk) (string, int64, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -140,21 +154,22 @@ func (p *Puller) readChunks(ctx context.Context, path string, out chan<- chunk) 
 	defer fh.Close()
 	h := sha256.New()
 	br := bufio.NewReaderSize(io.TeeReader(fh, h), 1<<20)
-	var n int64
+	var n, size int64
 	ch := chunk{first: 1}
 	for {
 		line, err := br.ReadBytes('\n')
 		if t := bytes.TrimSpace(line); len(t) > 0 {
 			n++
+			size += int64(len(t))
 			ch.lines = append(ch.lines, t)
 		}
-		if len(ch.lines) == p.cfg.BatchSize || (err != nil && len(ch.lines) > 0) {
+		if len(ch.lines) == p.cfg.BatchSize || size >= maxChunkBytes || (err != nil && len(ch.lines) > 0) {
 			select {
 			case out <- ch:
 			case <-ctx.Done():
 				return "", 0, ctx.Err()
 			}
-			ch = chunk{first: n + 1}
+			ch, size = chunk{first: n + 1}, 0
 		}
 		if errors.Is(err, io.EOF) {
 			return hex.EncodeToString(h.Sum(nil)), n, nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -159,9 +160,10 @@ func (p *Puller) Pull(ctx context.Context, practice string) (PullResult, error) 
 	return res, nil
 }
 
-// errExpired reports that the source no longer has the export (404/410 on
-// its status or files).
-var errExpired = errors.New("export expired at the source")
+// errExpired reports that the export cannot be continued: the source no
+// longer has it (404/410 on its status or files) or it failed there (500 on
+// its status, per the Bulk Data IG).
+var errExpired = errors.New("export expired or failed at the source")
 
 // begin resumes the unfinished pull of the practice, or starts a new
 // record with _since from the checkpoint.
@@ -257,17 +259,39 @@ func (p *Puller) kickOff(ctx context.Context, rec *dtm.PullRecord) error {
 // and the file list.
 func (p *Puller) awaitManifest(ctx context.Context, rec *dtm.PullRecord) error {
 	m, raw, err := p.cfg.Client.Poll(ctx, rec.StatusURL, nil)
-	if err != nil {
+	var se *StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusInternalServerError {
+		return fmt.Errorf("%w: %w", errExpired, err)
+	} else if err != nil {
 		return expired(err)
 	}
 	rec.Manifest, rec.TransactionTime = raw, m.TransactionTime
 	rec.AvailableAt, rec.Status = p.cfg.Clock.Now(), dtm.PullDownloading
 	p.log.Info("export ready", "pull", rec.ID, "transaction_time", m.TransactionTime,
 		"output", len(m.Output), "deleted", len(m.Deleted), "error", len(m.Error))
-	if err := p.save(ctx, rec); err != nil {
+	// The file records first: a pull record with a manifest promises them
+	// (download also adds any a crash left out).
+	if err := p.saveFiles(ctx, rec.ID, m); err != nil {
 		return err
 	}
-	for _, f := range manifestFiles(rec.ID, m) {
+	return p.save(ctx, rec)
+}
+
+// saveFiles records every file of the manifest that the pull has no
+// record of yet, in manifest order, and leaves the others as they are.
+func (p *Puller) saveFiles(ctx context.Context, pull string, m *Manifest) error {
+	have, err := p.cfg.State.Files(ctx, pull)
+	if err != nil {
+		return fmt.Errorf("list files: %w", err)
+	}
+	known := make(map[string]bool, len(have))
+	for _, f := range have {
+		known[f.URL] = true
+	}
+	for _, f := range manifestFiles(pull, m) {
+		if known[f.URL] {
+			continue
+		}
 		if err := p.cfg.State.SaveFile(ctx, f); err != nil {
 			return fmt.Errorf("save file record: %w", err)
 		}
@@ -329,6 +353,7 @@ func (p *Puller) fail(ctx context.Context, rec *dtm.PullRecord, err error) error
 		if serr := p.save(context.WithoutCancel(ctx), rec); serr != nil {
 			p.log.Error("recording failed pull", "pull", rec.ID, "err", serr)
 		}
+		os.RemoveAll(p.workDir(rec.ID))
 	}
 	return err
 }

@@ -167,9 +167,5 @@ func (p *Puller) quarantine(l lineRef, reason, typ, id string, version int64, li
 // outcome returns an OperationOutcome with one issue. diagnostics must not
 // hold patient data.
 func outcome(severity, code, diagnostics string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"resourceType": "OperationOutcome",
-		"issue":        []map[string]string{{"severity": severity, "code": code, "diagnostics": diagnostics}},
-	})
-	return b
+	return fhir.OperationOutcome(fhir.OutcomeIssue{Severity: severity, Code: code, Diagnostics: diagnostics})
 }
