@@ -20,6 +20,10 @@ type Feed struct {
 	// watermark recorded; nil records the simulator's time itself (right
 	// when the store runs on the simulator's virtual clock).
 	Watermark func(virtual time.Time) time.Time
+	// Advance, when set, is called with the simulator's time at the end of
+	// each step before its changes are applied: a virtual clock shared with
+	// the store moves there, so commit times follow simulated time.
+	Advance func(virtual time.Time)
 }
 
 // FeedStats counts what a Feed applied.
@@ -57,6 +61,9 @@ func (f *Feed) Run(ctx context.Context, to time.Time, step time.Duration, pace f
 		})
 		if err != nil {
 			return st, fmt.Errorf("simulate: %w", err)
+		}
+		if f.Advance != nil {
+			f.Advance(f.Sim.Now())
 		}
 		if len(writes) > 0 {
 			c, err := f.Store.Apply(ctx, f.Practice, writes)
