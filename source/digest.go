@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -133,8 +134,12 @@ func (s *DigestServer) bucket(w http.ResponseWriter, r *http.Request, ods, patie
 // is there.
 func (s *DigestServer) compute(r *http.Request, ods string, snap dtm.Snapshot) (dtm.Digest, map[string][]dtm.DigestEntry, error) {
 	start := time.Now()
+	// The computation outlives the request that started it: a client that
+	// gives up waiting (a large practice takes a while) and asks again
+	// finds it running or done, rather than starting it over.
+	compCtx := context.WithoutCancel(r.Context())
 	d, kept, hit, err := s.cache.get(r.Context(), digestKey{ods, snap.Seq}, func() (dtm.Digest, map[string][]dtm.DigestEntry, error) {
-		return reconcile.Compute(r.Context(), s.Store, ods, snap, func(p string) bool { return p == dtm.NoPatient })
+		return reconcile.Compute(compCtx, s.Store, ods, snap, func(p string) bool { return p == dtm.NoPatient })
 	})
 	if err == nil && !hit {
 		s.logger().Info("digest computed", "practice", ods, "seq", snap.Seq, "resources", d.Total,

@@ -35,8 +35,9 @@ type digestEntry struct {
 
 // get returns the cached digest for k, or computes it with fn; hit is true
 // when it was cached or being computed already. A failed computation is
-// not cached. A caller whose ctx ends stops waiting (the computation,
-// running on the first caller's context, goes on for it).
+// not cached. A caller whose ctx ends stops waiting; the computation goes
+// on (fn should not depend on that caller's context), so that the next
+// caller finds it.
 func (c *digestCache) get(ctx context.Context, k digestKey, fn func() (dtm.Digest, map[string][]dtm.DigestEntry, error)) (dtm.Digest, map[string][]dtm.DigestEntry, bool, error) {
 	c.mu.Lock()
 	if c.entries == nil {
@@ -63,20 +64,32 @@ func (c *digestCache) get(ctx context.Context, k digestKey, fn func() (dtm.Diges
 	}
 	c.mu.Unlock()
 
-	e.d, e.kept, e.err = fn()
-	close(e.done)
-	if e.err != nil {
-		c.mu.Lock()
-		if c.entries[k] == e {
-			delete(c.entries, k)
-			for i, o := range c.order {
-				if o == k {
-					c.order = append(c.order[:i], c.order[i+1:]...)
-					break
-				}
-			}
+	go func() {
+		e.d, e.kept, e.err = fn()
+		if e.err != nil {
+			c.forget(k, e)
 		}
-		c.mu.Unlock()
+		close(e.done)
+	}()
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return dtm.Digest{}, nil, false, ctx.Err()
 	}
 	return e.d, e.kept, false, e.err
+}
+
+// forget removes e, which failed, unless it was replaced already.
+func (c *digestCache) forget(k digestKey, e *digestEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[k] == e {
+		delete(c.entries, k)
+		for i, o := range c.order {
+			if o == k {
+				c.order = append(c.order[:i], c.order[i+1:]...)
+				break
+			}
+		}
+	}
 }

@@ -47,6 +47,18 @@ func TestDigestCache(t *testing.T) {
 			t.Fatalf("after a failure: hit %v, err %v", hit, err)
 		}
 	})
+	t.Run("OutlivesCaller", func(t *testing.T) {
+		short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+		defer cancel()
+		before := calls.Load()
+		if _, _, _, err := c.get(short, digestKey{"A", 3}, slow); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("impatient caller: %v", err)
+		}
+		d, _, hit, err := c.get(ctx, digestKey{"A", 3}, slow)
+		if err != nil || !hit || d.Root != "r" || calls.Load() != before+1 {
+			t.Fatalf("next caller: %+v hit %v err %v, %d computations", d, hit, err, calls.Load()-before)
+		}
+	})
 	t.Run("Evicts", func(t *testing.T) {
 		for seq := int64(10); seq < 10+digestCacheSize+2; seq++ {
 			c.get(ctx, digestKey{"A", seq}, slow)

@@ -44,8 +44,11 @@ type IssueServer struct {
 // endpoints, as *sqlite.DB and *postgres.DB do, and is used as the audit
 // log when it implements dtm.Audit), clock and logger, and the default
 // response-time policy. See IssueServer and DigestServer.
-func (h *Handler) IssueRoutes(mux *http.ServeMux) {
-	is := &IssueServer{Store: h.Store, Clock: h.Clock, Logger: h.Logger}
+func (h *Handler) IssueRoutes(mux *http.ServeMux) { h.IssueRoutesWith(mux, dtm.IssuePolicy{}) }
+
+// IssueRoutesWith is IssueRoutes with a response-time policy.
+func (h *Handler) IssueRoutesWith(mux *http.ServeMux, policy dtm.IssuePolicy) {
+	is := &IssueServer{Store: h.Store, Clock: h.Clock, Logger: h.Logger, Policy: policy}
 	is.Issues, _ = h.Store.(dtm.Issues)
 	is.Audit, _ = h.Store.(dtm.Audit)
 	is.Routes(mux)
