@@ -35,9 +35,10 @@ func mountDashboard(ctx context.Context, mux *http.ServeMux, h *web.Handler) {
 // sourceDashboard returns the Provider of "dtm source serve": per practice,
 // live resources, freshness (S3, S4) and its history, changes per day,
 // retrievals by the target from the audit log (when the store keeps one)
-// and data issues (when it keeps them). Reconciliation and the cutover are
-// the target's records: the source shows them as not recorded.
-func sourceDashboard(st dtm.Store, clock dtm.Clock) web.Provider {
+// and data issues (when it keeps them), their response times under policy.
+// Reconciliation and the cutover are the target's records: the source
+// shows them as not recorded.
+func sourceDashboard(st dtm.Store, clock dtm.Clock, policy dtm.IssuePolicy) web.Provider {
 	stats := newJournalStats(st)
 	return func(ctx context.Context) (web.Dashboard, error) {
 		now := clock.Now()
@@ -60,7 +61,7 @@ func sourceDashboard(st dtm.Store, clock dtm.Clock) web.Provider {
 			if v.Pulls, err = retrievals(ctx, st, p.ODS, now); err != nil {
 				return d, err
 			}
-			if v.Issues, err = issuesView(ctx, st, p.ODS, now); err != nil {
+			if v.Issues, err = issuesView(ctx, st, p.ODS, policy, now); err != nil {
 				return d, err
 			}
 			d.Practices = append(d.Practices, v)
@@ -222,9 +223,8 @@ func retrievals(ctx context.Context, st dtm.Store, ods string, now time.Time) (*
 }
 
 // issuesView lists the practice's data issues that are not closed, with
-// their response timing under the default policy; nil when the store
-// keeps no issues.
-func issuesView(ctx context.Context, st dtm.Store, ods string, now time.Time) (*web.IssuesView, error) {
+// their response timing under policy; nil when the store keeps no issues.
+func issuesView(ctx context.Context, st dtm.Store, ods string, policy dtm.IssuePolicy, now time.Time) (*web.IssuesView, error) {
 	is, ok := st.(dtm.Issues)
 	if !ok {
 		return nil, nil
@@ -234,7 +234,6 @@ func issuesView(ctx context.Context, st dtm.Store, ods string, now time.Time) (*
 		return nil, fmt.Errorf("dashboard: issues: %w", err)
 	}
 	v := &web.IssuesView{}
-	var policy dtm.IssuePolicy
 	for _, i := range list {
 		if i.Status == dtm.IssueClosed {
 			v.Closed++

@@ -82,7 +82,7 @@ func TestSourceDashboard(t *testing.T) {
 	}
 
 	clock.Set(day0.Add(time.Hour))
-	d, err := sourceDashboard(db, clock)(ctx)
+	d, err := sourceDashboard(db, clock, dtm.IssuePolicy{})(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestSourceDashboard(t *testing.T) {
 
 	// A second read continues from where the first stopped.
 	mustApply(t, db, clock, day0.Add(2*time.Hour), "A81001", "g", "h")
-	d, err = sourceDashboard(db, clock)(ctx)
+	d, err = sourceDashboard(db, clock, dtm.IssuePolicy{})(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestSourceDashboard_NoAudit(t *testing.T) {
 	if _, err := db.CreatePractice(ctx, dtm.Practice{ODS: "A81001"}); err != nil {
 		t.Fatal(err)
 	}
-	d, err := sourceDashboard(db, clock)(ctx)
+	d, err := sourceDashboard(db, clock, dtm.IssuePolicy{})(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
