@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/fhir"
+	"github.com/dtm-project/dtm/sqlite"
+	"github.com/dtm-project/dtm/target"
+	"github.com/dtm-project/dtm/ukcore"
+)
+
+// serve starts the source on a loopback port without auth, for the rest.
+func (b *benchRun) serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	b.url = "http://" + ln.Addr().String()
+	srv, err := newSourceServer(b.src, dtm.SystemClock{}, b.log, b.url, false)
+	if err != nil {
+		return err
+	}
+	tlsConfig, _ := serverTLS("", "", "")
+	go serveHTTP(ctx, b.log, ln, srv.handler, tlsConfig, b.url, nil, srv.run)
+	return nil
+}
+
+// benchManifest is what the bench reads of a manifest.
+type benchManifest struct {
+	TransactionTime string `json:"transactionTime"`
+	Output          []struct {
+		URL string `json:"url"`
+	} `json:"output"`
+	Deleted []struct {
+		URL string `json:"url"`
+	} `json:"deleted"`
+}
+
+// export kicks off a Group export (since may be ""), polls every 20 ms and
+// returns the manifest and when it was ready.
+func (b *benchRun) export(ctx context.Context, since string) (benchManifest, time.Duration, error) {
+	start := time.Now()
+	u := b.url + "/fhir/Group/" + demoPractice + "/$export?_outputFormat=application/fhir%2Bndjson"
+	if since != "" {
+		u += "&_since=" + strings.ReplaceAll(since, "+", "%2B")
+	}
+	body, hdr, err := benchGet(ctx, u, false, http.StatusAccepted)
+	if err != nil {
+		return benchManifest{}, 0, fmt.Errorf("kick-off: %w: %s", err, body)
+	}
+	status := hdr.Get("Content-Location")
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, status, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return benchManifest{}, 0, err
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			var m benchManifest
+			err := json.Unmarshal(data, &m)
+			return m, time.Since(start), err
+		}
+		if resp.StatusCode != http.StatusAccepted {
+			return benchManifest{}, 0, fmt.Errorf("status: %d %s", resp.StatusCode, data)
+		}
+		select {
+		case <-ctx.Done():
+			return benchManifest{}, 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// benchGet fetches u, asking for gzip when gz is set, and returns the
+// decoded body and headers; a status other than want is an error.
+func benchGet(ctx context.Context, u string, gz bool, want int) ([]byte, http.Header, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req.Header.Set("Prefer", "respond-async")
+	req.Header.Set("Accept", "application/fhir+json")
+	if gz {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var r io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, nil, err
+		}
+		r = zr
+	}
+	data, err := io.ReadAll(r)
+	if err == nil && resp.StatusCode != want {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return data, resp.Header, err
+}
+
+// download fetches every file of a manifest and counts the NDJSON lines.
+func download(ctx context.Context, m benchManifest, gz bool) (int, error) {
+	n := 0
+	for _, f := range append(m.Output, m.Deleted...) {
+		data, _, err := benchGet(ctx, f.URL, gz, http.StatusOK)
+		if err != nil {
+			return n, err
+		}
+		n += bytes.Count(data, []byte("\n"))
+	}
+	return n, nil
+}
+
+func (b *benchRun) fullExport(ctx context.Context) error {
+	for _, gz := range []bool{false, true} {
+		var n int
+		elapsed, peak, err := measure(func() error {
+			m, _, err := b.export(ctx, "")
+			if err != nil {
+				return err
+			}
+			n, err = download(ctx, m, gz)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("full export: %w", err)
+		}
+		name := "full export, kick-off to last byte"
+		if gz {
+			name += " (gzip)"
+		}
+		b.add(name, float64(n)/elapsed.Seconds(), "resources/s", "≥ 100,000", true, 100_000, peak, fmt.Sprintf("%d resources", n))
+	}
+	return nil
+}
+
+// deltaExports applies N new resources and measures an export of just them.
+func (b *benchRun) deltaExports(ctx context.Context) error {
+	for _, n := range b.o.changes {
+		head, err := b.src.Head(ctx)
+		if err != nil {
+			return err
+		}
+		writes := make([]dtm.Write, n)
+		for i := range writes {
+			id := fmt.Sprintf("bench-%d-%d", n, i)
+			writes[i] = dtm.Write{Type: "Flag", ID: id, Op: dtm.OpUpsert,
+				JSON: []byte(`{"resourceType":"Flag","id":"` + id + `","status":"active","code":{"text":"bench"}}`)}
+		}
+		if _, err := b.src.Apply(ctx, demoPractice, writes); err != nil {
+			return err
+		}
+		var ready time.Duration
+		var got int
+		elapsed, peak, err := measure(func() error {
+			m, r, err := b.export(ctx, fhir.FormatInstant(head.Time))
+			ready = r
+			if err != nil {
+				return err
+			}
+			got, err = download(ctx, m, false)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("delta export: %w", err)
+		}
+		note := fmt.Sprintf("%d changes in %d-patient practice; to last byte %.0f ms", got, b.o.patients, elapsed.Seconds()*1000)
+		b.add(fmt.Sprintf("delta export of %d changes, manifest ready", n), ready.Seconds()*1000, "ms", "≤ 1,000 (1,000 changes, 5M resources)", false, 1000, peak, note)
+	}
+	return nil
+}
+
+// changeLatency pushes single resources through the HTTP ingest endpoint:
+// when the call returns, the change is committed and exportable.
+func (b *benchRun) changeLatency(ctx context.Context) error {
+	var lat []time.Duration
+	_, peak, err := measure(func() error {
+		for i := 0; i < 200; i++ {
+			body := fmt.Sprintf(`{"resourceType":"Flag","id":"lat-%d","status":"active","code":{"text":"x"}}`, i)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.url+"/dtm/v1/practices/"+demoPractice+"/ingest", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/fhir+ndjson")
+			start := time.Now()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("ingest: %d", resp.StatusCode)
+			}
+			lat = append(lat, time.Since(start))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("change latency: %w", err)
+	}
+	slices.Sort(lat)
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	b.add("change in source → available, p99", p99.Seconds()*1000, "ms", "≤ 5,000", false, 5000, peak,
+		fmt.Sprintf("p50 %.1f ms over %d pushes", p50.Seconds()*1000, len(lat)))
+	return nil
+}
+
+// pull measures a full target pull + validate + load into a new store.
+func (b *benchRun) pull(ctx context.Context) error {
+	tgt, err := sqlite.Open(ctx, filepath.Join(b.dir, "target.db"), sqlite.Options{Logger: b.log})
+	if err != nil {
+		return err
+	}
+	defer tgt.Close()
+	client, err := target.NewClient(b.url, target.ClientOptions{Logger: b.log, MinBackoff: 20 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	v, err := ukcore.NewValidator(ukcore.Options{PracticeODS: demoPractice})
+	if err != nil {
+		return err
+	}
+	p, err := target.NewPuller(target.Config{Store: tgt, State: tgt, Client: client, Validator: v,
+		WorkDir: filepath.Join(b.dir, "work"), Logger: b.log})
+	if err != nil {
+		return err
+	}
+	var res target.PullResult
+	elapsed, peak, err := measure(func() error {
+		res, err = p.Pull(ctx, demoPractice)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pull: %w", err)
+	}
+	b.add("target pull + validate + load", float64(res.Counts.Received)/elapsed.Seconds(), "resources/s", "≥ 20,000", true, 20_000, peak,
+		fmt.Sprintf("%d resources, %d attachments", res.Counts.Received, res.Counts.Attachments))
+	return nil
+}
+
+// printBench writes the results as a table.
+func printBench(e *env, results []benchResult) {
+	w := bufio.NewWriter(e.stdout)
+	defer w.Flush()
+	fmt.Fprintf(w, "%-48s %14s %-12s %-40s %-6s %9s  %s\n", "measure", "value", "unit", "budget", "met", "heap MiB", "note")
+	for _, r := range results {
+		met := "-"
+		if r.Met != nil && *r.Met {
+			met = "met"
+		} else if r.Met != nil {
+			met = "MISSED"
+		}
+		fmt.Fprintf(w, "%-48s %14.1f %-12s %-40s %-6s %9.1f  %s\n", r.Name, r.Value, r.Unit, r.Budget, met, r.PeakMiB, r.Note)
+	}
+}
