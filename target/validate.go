@@ -1,6 +1,7 @@
 package target
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -78,21 +79,57 @@ func (p *Puller) decodeResource(l lineRef, line []byte, d *decoded) {
 }
 
 // metaVersion returns the resource's meta.versionId as a number, or 0 when
-// it has none (the store then assigns one).
+// it has none (the store then assigns one). It reads top-level members only
+// until it meets meta, which FHIR servers write near the start.
 func metaVersion(resource []byte) int64 {
-	var r struct {
-		Meta struct {
+	dec := json.NewDecoder(bytes.NewReader(resource))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return 0
+		}
+		if key != "meta" {
+			if skipValue(dec) != nil {
+				return 0
+			}
+			continue
+		}
+		var m struct {
 			VersionID string `json:"versionId"`
-		} `json:"meta"`
+		}
+		if dec.Decode(&m) != nil {
+			return 0
+		}
+		v, err := strconv.ParseInt(m.VersionID, 10, 64)
+		if err != nil || v < 0 {
+			return 0
+		}
+		return v
 	}
-	if json.Unmarshal(resource, &r) != nil {
-		return 0
+	return 0
+}
+
+// skipValue reads past the next JSON value of dec without keeping it.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
 	}
-	v, err := strconv.ParseInt(r.Meta.VersionID, 10, 64)
-	if err != nil || v < 0 {
-		return 0
-	}
-	return v
 }
 
 // deletedBundle is a line of a deleted file: a transaction Bundle of
