@@ -17,6 +17,7 @@ import (
 	"github.com/dtm-project/dtm/bulk"
 	"github.com/dtm-project/dtm/source"
 	"github.com/dtm-project/dtm/store"
+	"github.com/dtm-project/dtm/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,6 +27,7 @@ import (
 // sourceServeOptions are the flags of "dtm source serve".
 type sourceServeOptions struct {
 	db, addr, auth, baseURL, tlsCert, tlsKey, clientCA string
+	dashboardAddr                                      string
 	clock                                              dtm.Clock // nil: the system clock
 }
 
@@ -47,6 +49,11 @@ and the source system's ingest client with "dtm source clients add". --auth none
 turns authentication off: for local test environments only, it refuses any
 address that is not loopback and logs a warning.
 
+The dashboard (freshness, changes, retrievals, data issues; aggregates only, no
+patient data) is at / with --auth none. With --auth smart, which browsers cannot
+use, it is served on --dashboard-addr, a separate listener that must be loopback:
+reach it over SSH or your VPN.
+
 Serve TLS with --tls-cert and --tls-key (TLS 1.2 minimum; "dtm auth cert" makes
 a self-signed pair for a test environment); --tls-client-ca also requires client
 certificates (mutual TLS).
@@ -64,6 +71,7 @@ Stops gracefully on SIGINT or SIGTERM: no new requests, in-flight downloads fini
 	cmd.Flags().StringVar(&o.baseURL, "base-url", "", "public base URL used in Content-Location, manifests and the token audience (default from --addr)")
 	cmd.Flags().StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate file (PEM); TLS 1.2 minimum")
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	cmd.Flags().StringVar(&o.dashboardAddr, "dashboard-addr", "", "with --auth smart, serve the dashboard on this separate loopback address (an operator console: browsers carry no bearer token)")
 	cmd.Flags().StringVar(&o.clientCA, "tls-client-ca", "", "CA certificates (PEM) that client certificates must chain to: mutual TLS")
 	return cmd
 }
@@ -114,7 +122,42 @@ func runSourceServe(ctx context.Context, e *env, o sourceServeOptions, ready cha
 	if err != nil {
 		return err
 	}
-	return serveHTTP(ctx, log, ln, srv.handler, tlsConfig, baseURL, ready, srv.run)
+	dash := web.NewHandler(sourceDashboard(st, clock, dtm.IssuePolicy{}), web.Options{Clock: clock, Logger: log})
+	run := srv.run
+	switch {
+	case o.auth == "none":
+		mountDashboard(ctx, srv.mux, dash)
+	case o.dashboardAddr != "":
+		console, err := listenConsole(ctx, log, o.dashboardAddr, dash)
+		if err != nil {
+			return err
+		}
+		run = func(ctx context.Context) error {
+			go console(ctx)
+			return srv.run(ctx)
+		}
+	}
+	return serveHTTP(ctx, log, ln, srv.handler, tlsConfig, baseURL, ready, run)
+}
+
+// listenConsole opens a loopback listener for a dashboard outside the auth
+// middleware and returns the function that serves it until ctx is done.
+func listenConsole(ctx context.Context, log *slog.Logger, addr string, dash *web.Handler) (func(context.Context) error, error) {
+	if err := auth.CheckLoopback(addr); err != nil {
+		return nil, usageError{fmt.Errorf("--dashboard-addr: %w", err)}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mountDashboard(ctx, mux, dash)
+	url := "http://" + ln.Addr().String()
+	log.Info("dashboard", "url", url+"/")
+	idle := func(ctx context.Context) error { <-ctx.Done(); return nil }
+	return func(ctx context.Context) error {
+		return serveHTTP(ctx, log, ln, allowAll(mux), &tls.Config{}, url, nil, idle)
+	}, nil
 }
 
 // serverTLS returns the TLS configuration for --tls-cert, --tls-key and

@@ -121,6 +121,10 @@ func TestSourceServe_IngestStatusExport(t *testing.T) {
 	if !strings.Contains(all, `"value":5.60`) || !strings.Contains(all, `"id":"p1"`) {
 		t.Errorf("export output lacks the ingested records: %s", all)
 	}
+	page := string(do(t, "GET", base+"/", "", "", http.StatusOK))
+	if !strings.Contains(page, "A81001") || !strings.Contains(page, "<html") {
+		t.Errorf("the dashboard at / does not show the practice")
+	}
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/dtm-project/dtm"
 	"github.com/dtm-project/dtm/target"
+	"github.com/dtm-project/dtm/web"
 	"github.com/spf13/cobra"
 )
 
@@ -81,6 +83,7 @@ func runTargetServe(ctx context.Context, e *env, o targetServeOptions, ready cha
 	api := target.NewServer(target.ServerConfig{Store: st, State: state, BaseURL: baseURL, Logger: log})
 	mux := http.NewServeMux()
 	mux.Handle("/", api.Handler())
+	mountDashboard(ctx, mux, web.NewHandler(targetDashboard(st, state, dtm.SystemClock{}), web.Options{Logger: log}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	idle := func(ctx context.Context) error { <-ctx.Done(); return nil }
 	tlsConfig, err := serverTLS(o.tlsCert, o.tlsKey, "")
