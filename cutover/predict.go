@@ -24,34 +24,43 @@ type Prediction struct {
 }
 
 // Predict computes the prediction from the facts. The model is
-// deliberately conservative: the rate includes each pull's fixed costs,
-// and the final pull is never predicted shorter than the longest delta
-// pull measured.
+// deliberately conservative: the rate includes each pull's fixed costs;
+// the changes per week are the delta pulls' changes over the wall time
+// they cover (from the pull before the first of them to the last), at
+// least a day so that pulls minutes apart do not extrapolate a burst; and
+// the final pull is never predicted shorter than the longest delta pull
+// measured.
 func Predict(f Facts) Prediction {
 	p := Prediction{Window: f.Plan.Window()}
 	var received int64
-	var took, span, longest time.Duration
+	var took, longest time.Duration
+	var first, last time.Time // the wall time the delta pulls cover
+	var prev time.Time        // start of the pull before the current one
 	for _, pr := range f.completePulls() {
 		if pr.Since.IsZero() || pr.StartedAt.IsZero() {
+			prev = pr.StartedAt
 			continue // the initial extract is not a delta
+		}
+		if p.DeltaPulls == 0 {
+			first = prev
+			if first.IsZero() {
+				first = pr.Since
+			}
 		}
 		p.DeltaPulls++
 		received += pr.Counts.Received
 		d := max(pr.FinishedAt.Sub(pr.StartedAt), time.Millisecond)
 		took += d
 		longest = max(longest, d)
-		span += max(pr.TransactionTime.Sub(pr.Since), 0)
+		last, prev = pr.StartedAt, pr.StartedAt
 	}
 	if p.DeltaPulls == 0 {
 		return p
 	}
 	p.Measured = true
 	week := 7 * 24 * time.Hour
-	if span > 0 {
-		p.WeeklyChanges = int64(float64(received) * float64(week) / float64(span))
-	} else {
-		p.WeeklyChanges = received / int64(p.DeltaPulls)
-	}
+	span := max(last.Sub(first), 24*time.Hour)
+	p.WeeklyChanges = int64(float64(received) * float64(week) / float64(span))
 	p.Rate = float64(received) / took.Seconds()
 	if p.Rate > 0 {
 		p.Pull = time.Duration(float64(p.WeeklyChanges) / p.Rate * float64(time.Second))
