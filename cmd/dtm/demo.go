@@ -19,6 +19,7 @@ import (
 	"github.com/dtm-project/dtm/synth"
 	"github.com/dtm-project/dtm/target"
 	"github.com/dtm-project/dtm/ukcore"
+	"github.com/dtm-project/dtm/web"
 	"github.com/spf13/cobra"
 )
 
@@ -78,6 +79,7 @@ type demo struct {
 	src     *sqlite.DB
 	tgt     *sqlite.DB
 	url     string
+	dashes  []string // dashboard URLs: the source's, then the target's
 	puller  *target.Puller
 	started time.Time
 }
@@ -100,7 +102,7 @@ func runDemo(ctx context.Context, e *env, o demoOptions) error {
 	if o.exit {
 		return nil
 	}
-	d.say("Serving until Ctrl-C. Dashboard: %s/", d.url)
+	d.say("Serving until Ctrl-C. Dashboards: source %s/  target %s/", d.dashes[0], d.dashes[1])
 	select {
 	case <-ctx.Done():
 		return nil
@@ -168,13 +170,33 @@ func (d *demo) serveSource(ctx context.Context) (<-chan error, error) {
 	done := make(chan error, 1)
 	go func() { done <- serveHTTP(ctx, d.log, ln, srv.handler, tlsConfig, d.url, ready, srv.run) }()
 	<-ready
+	dashboards := []web.Provider{sourceDashboard(d.src, d.clock, dtm.IssuePolicy{}), targetDashboard(d.tgt, d.tgt, d.clock)}
+	for _, p := range dashboards {
+		url, err := d.console(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		d.dashes = append(d.dashes, url)
+	}
 	return done, nil
+}
+
+// console serves a dashboard on its own loopback port and returns its URL.
+func (d *demo) console(ctx context.Context, p web.Provider) (string, error) {
+	h := web.NewHandler(p, web.Options{Clock: d.clock, Logger: d.log, Interval: time.Second})
+	url, serve, err := listenConsole(ctx, d.log, "127.0.0.1:0", h)
+	if err != nil {
+		return "", err
+	}
+	go serve(ctx)
+	return url, nil
 }
 
 // story runs the migration: initial extract, weeks of activity with weekly
 // pulls, and the summary.
 func (d *demo) story(ctx context.Context) error {
 	d.say("Source DTM listening on %s (SMART Backend Services auth); stores in %s", d.url, d.dir)
+	d.say("Dashboards, live from now on: source %s/  target %s/", d.dashes[0], d.dashes[1])
 	if err := d.loadPractice(ctx); err != nil {
 		return err
 	}

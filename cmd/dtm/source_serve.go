@@ -128,7 +128,7 @@ func runSourceServe(ctx context.Context, e *env, o sourceServeOptions, ready cha
 	case o.auth == "none":
 		mountDashboard(ctx, srv.mux, dash)
 	case o.dashboardAddr != "":
-		console, err := listenConsole(ctx, log, o.dashboardAddr, dash)
+		_, console, err := listenConsole(ctx, log, o.dashboardAddr, dash)
 		if err != nil {
 			return err
 		}
@@ -141,21 +141,22 @@ func runSourceServe(ctx context.Context, e *env, o sourceServeOptions, ready cha
 }
 
 // listenConsole opens a loopback listener for a dashboard outside the auth
-// middleware and returns the function that serves it until ctx is done.
-func listenConsole(ctx context.Context, log *slog.Logger, addr string, dash *web.Handler) (func(context.Context) error, error) {
+// middleware and returns its URL and the function that serves it until ctx
+// is done.
+func listenConsole(ctx context.Context, log *slog.Logger, addr string, dash *web.Handler) (string, func(context.Context) error, error) {
 	if err := auth.CheckLoopback(addr); err != nil {
-		return nil, usageError{fmt.Errorf("--dashboard-addr: %w", err)}
+		return "", nil, usageError{fmt.Errorf("--dashboard-addr: %w", err)}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("dashboard listen: %w", err)
+		return "", nil, fmt.Errorf("dashboard listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mountDashboard(ctx, mux, dash)
 	url := "http://" + ln.Addr().String()
 	log.Info("dashboard", "url", url+"/")
 	idle := func(ctx context.Context) error { <-ctx.Done(); return nil }
-	return func(ctx context.Context) error {
+	return url, func(ctx context.Context) error {
 		return serveHTTP(ctx, log, ln, allowAll(mux), &tls.Config{}, url, nil, idle)
 	}, nil
 }
