@@ -1,6 +1,7 @@
 package reconcile_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -28,6 +29,12 @@ import (
 // DTM_BENCH_PATIENTS patients (100 by default). With DTM_BENCH_DB set, the
 // store is kept at that path and reused by later runs with the same size.
 func benchPractice(b *testing.B) *sqlite.DB {
+	db, _ := benchPracticePath(b)
+	return db
+}
+
+// benchPracticePath is benchPractice, also returning the store's path.
+func benchPracticePath(b *testing.B) (*sqlite.DB, string) {
 	b.Helper()
 	n := 100
 	if v, err := strconv.Atoi(os.Getenv("DTM_BENCH_PATIENTS")); err == nil && v > 0 {
@@ -44,7 +51,7 @@ func benchPractice(b *testing.B) *sqlite.DB {
 	}
 	b.Cleanup(func() { db.Close() })
 	if p, err := db.Practice(ctx, ods); err == nil && p.Name == strconv.Itoa(n) {
-		return db
+		return db, path
 	}
 	if _, err := db.CreatePractice(ctx, dtm.Practice{ODS: ods, Name: strconv.Itoa(n)}); err != nil {
 		b.Fatal(err)
@@ -76,7 +83,7 @@ func benchPractice(b *testing.B) *sqlite.DB {
 		b.Fatal(err)
 	}
 	b.Logf("loaded %d patients in %s", n, time.Since(start).Round(time.Second))
-	return db
+	return db, path
 }
 
 // BenchmarkCompute measures the digest of a generated practice on SQLite
@@ -145,13 +152,10 @@ func samplePeakHeap() func() uint64 {
 //
 //	DTM_BENCH_PATIENTS=10000 DTM_BENCH_DB=/tmp/digest-10k.db go test ./reconcile -run '^$' -bench Reconcile -benchtime 1x
 func BenchmarkReconcile(b *testing.B) {
-	src := benchPractice(b)
+	src, srcPath := benchPracticePath(b)
 	ctx := context.Background()
-	tgtPath := filepath.Join(b.TempDir(), "target.db")
-	if p := os.Getenv("DTM_BENCH_DB"); p != "" {
-		tgtPath = p + ".target"
-	}
-	if err := copyStore(src, tgtPath); err != nil {
+	tgtPath := srcPath + ".target"
+	if err := copyStore(srcPath, tgtPath); err != nil {
 		b.Fatal(err)
 	}
 	tgt, err := sqlite.Open(ctx, tgtPath, sqlite.Options{Logger: quiet})
@@ -193,26 +197,36 @@ func BenchmarkReconcile(b *testing.B) {
 	b.ReportMetric(float64(time.Duration(rep.Timings["targetDigest"]).Seconds()), "s-target-digest")
 }
 
-// copyStore copies src's database file to path (after a checkpoint, so the
-// file holds everything), unless path already holds a copy of the same size.
-func copyStore(src *sqlite.DB, path string) error {
-	from := os.Getenv("DTM_BENCH_DB")
-	if from == "" {
-		return fmt.Errorf("copyStore needs DTM_BENCH_DB")
-	}
+// copyStore copies the store at from (its main file and write-ahead log;
+// no writer may be running) to path, unless path already holds a copy of
+// the same size and there is no log.
+func copyStore(from, path string) error {
 	fi, err := os.Stat(from)
 	if err != nil {
 		return err
 	}
-	if ti, err := os.Stat(path); err == nil && ti.Size() == fi.Size() {
+	wal, _ := os.Stat(from + "-wal")
+	if ti, err := os.Stat(path); err == nil && ti.Size() == fi.Size() && (wal == nil || wal.Size() == 0) {
 		return nil
 	}
+	os.Remove(path + "-wal")
+	os.Remove(path + "-shm")
+	if err := copyFile(from, path); err != nil {
+		return err
+	}
+	if wal != nil {
+		return copyFile(from+"-wal", path+"-wal")
+	}
+	return nil
+}
+
+func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(path)
+	out, err := os.Create(to)
 	if err != nil {
 		return err
 	}
@@ -221,4 +235,109 @@ func copyStore(src *sqlite.DB, path string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// BenchmarkReconcileWarm measures the reconcile that follows a pull in
+// steady state: the source keeps its recent digest trees in memory and the
+// target its tree in a file, and between two reconciles both stores got
+// the same 200 changes in 200 patients' records. One cold reconcile runs
+// first (reported as s-cold); each iteration then changes both stores
+// (untimed) and reconciles.
+//
+//	DTM_BENCH_PATIENTS=10000 DTM_BENCH_DB=/tmp/digest-10k.db go test ./reconcile -run '^$' -bench ReconcileWarm -benchtime 3x
+func BenchmarkReconcileWarm(b *testing.B) {
+	src, srcPath := benchPracticePath(b)
+	ctx := context.Background()
+	tgtPath := srcPath + ".target"
+	if err := copyStore(srcPath, tgtPath); err != nil {
+		b.Fatal(err)
+	}
+	tgt, err := sqlite.Open(ctx, tgtPath, sqlite.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tgt.Close() })
+	ds := &source.DigestServer{Store: src, Logger: quiet}
+	all := dtm.Principal{Practices: []string{dtm.AllPractices}}
+	mux := http.NewServeMux()
+	ds.Routes(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r.WithContext(dtm.NewContextWithPrincipal(r.Context(), all)))
+	}))
+	b.Cleanup(srv.Close)
+	c, err := target.NewClient(srv.URL, target.ClientOptions{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := target.ReconcileOptions{TreeFile: filepath.Join(b.TempDir(), "tree.json")}
+	reconcileAt := func() target.ReconcileReport {
+		head, err := src.Head(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts.At = head.Time
+		rep, err := target.Reconcile(ctx, c, tgt, ods, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Result != target.ReconcileMatch {
+			b.Fatalf("result %s: %v", rep.Result, rep.Summary)
+		}
+		return rep
+	}
+	start := time.Now()
+	reconcileAt()
+	cold := time.Since(start)
+	obs := benchObservations(b, src, 200)
+	var rep target.ReconcileReport
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		ws := make([]dtm.Write, len(obs))
+		for k, o := range obs {
+			j := o.JSON
+			if i%2 == 0 {
+				j = bytes.Replace(j, []byte(`"status":"final"`), []byte(`"status":"amended"`), 1)
+			}
+			ws[k] = dtm.Write{Type: o.Type, ID: o.ID, JSON: j, Patient: o.Patient}
+		}
+		for _, s := range []*sqlite.DB{src, tgt} {
+			if _, err := s.Apply(ctx, ods, ws); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		rep = reconcileAt()
+	}
+	b.ReportMetric(cold.Seconds(), "s-cold")
+	b.ReportMetric(float64(time.Duration(rep.Timings["sourceDigest"]).Seconds()), "s-source-digest")
+	b.ReportMetric(float64(time.Duration(rep.Timings["targetDigest"]).Seconds()), "s-target-digest")
+	b.Logf("target tree: %s", rep.TargetTree)
+}
+
+// benchObservations returns one final Observation from each of the first
+// n patients' records, as stored.
+func benchObservations(b *testing.B, s *sqlite.DB, n int) []dtm.Change {
+	b.Helper()
+	ctx := context.Background()
+	head, err := s.Head(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []dtm.Change
+	for i := 1; len(out) < n && i <= 10*n; i++ {
+		var found *dtm.Change
+		err := s.Compartment(ctx, ods, fmt.Sprintf("pat-%06d", i), head.Seq, func(c dtm.Change) error {
+			if found == nil && c.Type == "Observation" && bytes.Contains(c.JSON, []byte(`"status":"final"`)) {
+				found = &c
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if found != nil {
+			out = append(out, *found)
+		}
+	}
+	return out
 }

@@ -29,6 +29,7 @@ type Builder struct {
 	outOfScope map[string]bool
 	inScope    map[string]bool // patients with a live member Patient resource
 	kept       map[string][]dtm.DigestEntry
+	sums       map[string]BucketSum
 	err        error
 }
 
@@ -55,6 +56,7 @@ func NewBuilder(practice string, snap dtm.Snapshot, keep func(patient string) bo
 		d:    dtm.Digest{Practice: practice, Snapshot: snap, Counts: map[string]int64{}, Buckets: map[string]string{}},
 		keep: keep, typeIdx: map[string]uint16{}, buckets: map[string]*bucket{},
 		outOfScope: map[string]bool{}, inScope: map[string]bool{}, kept: map[string][]dtm.DigestEntry{},
+		sums: map[string]BucketSum{},
 	}
 }
 
@@ -131,6 +133,7 @@ func (b *Builder) Finish() (dtm.Digest, map[string][]dtm.DigestEntry, error) {
 func (b *Builder) finish(p string) {
 	bk := b.buckets[p]
 	delete(b.buckets, p)
+	var excluded int64
 	if p != dtm.NoPatient && b.outOfScope[p] && !b.inScope[p] {
 		n := 0
 		for _, e := range bk.entries {
@@ -138,24 +141,32 @@ func (b *Builder) finish(p string) {
 				bk.entries[n] = e
 				n++
 			} else {
-				b.d.Excluded++
+				excluded++
 			}
 		}
 		bk.entries = bk.entries[:n]
 	}
+	b.d.Excluded += excluded
 	if len(bk.entries) == 0 {
+		if excluded > 0 {
+			b.sums[p] = BucketSum{Excluded: excluded}
+		}
 		return
 	}
 	slices.SortFunc(bk.entries, func(x, y entry) int { return b.compare(bk, x, y) })
 	h := sha256.New()
 	var line []byte
+	sum := BucketSum{Counts: map[string]int64{}, Excluded: excluded}
 	for _, e := range bk.entries {
 		line = b.appendLine(line[:0], bk, e)
 		h.Write(line)
+		sum.Counts[b.types[e.typ]]++
 		b.d.Counts[b.types[e.typ]]++
 		b.d.Total++
 	}
-	b.d.Buckets[p] = hex.EncodeToString(h.Sum(nil))
+	sum.Digest = hex.EncodeToString(h.Sum(nil))
+	b.d.Buckets[p] = sum.Digest
+	b.sums[p] = sum
 	if b.keep != nil && b.keep(p) {
 		es := make([]dtm.DigestEntry, len(bk.entries))
 		for i, e := range bk.entries {

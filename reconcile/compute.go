@@ -29,10 +29,18 @@ type headerLister interface {
 // journal's error, wrapped.
 func Compute(ctx context.Context, j dtm.Journal, practice string, snap dtm.Snapshot, keep func(string) bool) (dtm.Digest, map[string][]dtm.DigestEntry, error) {
 	b := NewBuilder(practice, snap, keep)
+	if err := b.read(ctx, j); err != nil {
+		return dtm.Digest{}, nil, err
+	}
+	return b.Finish()
+}
+
+// read adds the state at b's snapshot of every resource of its practice.
+func (b *Builder) read(ctx context.Context, j dtm.Journal) error {
 	var err error
 	if dl, ok := j.(dtm.DigestLister); ok {
 		last := ""
-		err = dl.DigestChanges(ctx, practice, snap.Seq, func(c dtm.Change) error {
+		err = dl.DigestChanges(ctx, b.d.Practice, b.d.Snapshot.Seq, func(c dtm.Change) error {
 			if c.Patient != last {
 				b.FlushBefore(c.Patient)
 				last = c.Patient
@@ -40,13 +48,13 @@ func Compute(ctx context.Context, j dtm.Journal, practice string, snap dtm.Snaps
 			b.Add(c)
 			return nil
 		})
-	} else if snap.Seq > 0 {
-		err = scanTypes(ctx, j, practice, snap.Seq, b)
+	} else if b.d.Snapshot.Seq > 0 {
+		err = scanTypes(ctx, j, b.d.Practice, b.d.Snapshot.Seq, b)
 	}
 	if err != nil {
-		return dtm.Digest{}, nil, fmt.Errorf("digest %s: %w", practice, err)
+		return fmt.Errorf("digest %s: %w", b.d.Practice, err)
 	}
-	return b.Finish()
+	return nil
 }
 
 // scanTypes adds the state at seq `at` of every resource of the practice
@@ -105,6 +113,13 @@ func scanTypes(ctx context.Context, j dtm.Journal, practice string, at int64, b 
 // in no compartment (which needs a scan of the practice's journal). Their
 // BucketDigest equals the bucket's digest in Compute's result.
 func Bucket(ctx context.Context, j dtm.Journal, practice, patient string, at int64) ([]dtm.DigestEntry, error) {
+	es, _, err := bucketEntries(ctx, j, practice, patient, at)
+	return es, err
+}
+
+// bucketEntries returns Bucket's entries and how many resources Group scope left
+// out of the bucket.
+func bucketEntries(ctx context.Context, j dtm.Journal, practice, patient string, at int64) ([]dtm.DigestEntry, int64, error) {
 	var out []dtm.DigestEntry
 	add := func(c dtm.Change) {
 		out = append(out, dtm.DigestEntry{Type: c.Type, ID: c.ID, Version: c.Version, Hash: c.Hash})
@@ -117,31 +132,32 @@ func Bucket(ctx context.Context, j dtm.Journal, practice, patient string, at int
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("digest bucket: %w", err)
+			return nil, 0, fmt.Errorf("digest bucket: %w", err)
 		}
-		return SortEntries(out), nil
+		return SortEntries(out), 0, nil
 	}
+	inScope := true
 	st, err := j.State(ctx, practice, "Patient", patient, at)
 	switch {
 	case dtm.ErrorCode(err) == dtm.ENotFound:
 	case err != nil:
-		return nil, fmt.Errorf("digest bucket: %w", err)
-	case st.Op == dtm.OpDelete:
-		return nil, nil
-	case !st.Member:
-		if st.Patient == patient {
-			add(st)
-		}
-		return out, nil
+		return nil, 0, fmt.Errorf("digest bucket: %w", err)
+	default:
+		inScope = st.Op == dtm.OpUpsert && st.Member
 	}
+	var excluded int64
 	err = j.Compartment(ctx, practice, patient, at, func(c dtm.Change) error {
-		add(c)
+		if inScope || (c.Type == "Patient" && c.ID == patient) {
+			add(c)
+		} else {
+			excluded++
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("digest bucket: %w", err)
+		return nil, 0, fmt.Errorf("digest bucket: %w", err)
 	}
-	return SortEntries(out), nil
+	return SortEntries(out), excluded, nil
 }
 
 // SortEntries sorts es in the order the digest hashes them (their lines

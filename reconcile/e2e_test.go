@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -129,14 +130,14 @@ func testReconcile(t *testing.T, tgt targetStore) {
 	ctx := context.Background()
 	url, invalid := startSource(t, 6)
 	client := pull(t, url, tgt)
-	opts := target.ReconcileOptions{State: tgt}
+	opts := target.ReconcileOptions{State: tgt, TreeFile: filepath.Join(t.TempDir(), "tree.json")}
 
 	rep, err := target.Reconcile(ctx, client, tgt, ods, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	quarantined := "quarantined Patient/" + invalid
-	if rep.Result != target.ReconcileAccounted || !cmp.Equal(differences(rep), []string{quarantined}) {
+	if rep.Result != target.ReconcileAccounted || !cmp.Equal(differences(rep), []string{quarantined}) || rep.TargetTree != "computed" {
 		t.Fatalf("after the pull: %s %v, want accounted with %s", rep.Result, differences(rep), quarantined)
 	}
 	if d := rep.Differences[0]; !strings.Contains(d.Reason, ukcore.RuleNHSNumberCheckDigit) || d.SourceVersion != 1 {
@@ -188,6 +189,13 @@ func testReconcile(t *testing.T, tgt targetStore) {
 	got := differences(rep)
 	if rep.Result != target.ReconcileMismatch || !cmp.Equal(sortStrings(got), sortStrings(want)) {
 		t.Fatalf("after tampering: %s\n%s", rep.Result, cmp.Diff(sortStrings(want), sortStrings(got)))
+	}
+	if !strings.HasPrefix(rep.TargetTree, "advanced from seq") {
+		t.Errorf("target digest %s, want advanced from the kept tree", rep.TargetTree)
+	}
+	fresh, err := target.Reconcile(ctx, client, tgt, ods, target.ReconcileOptions{State: tgt})
+	if err != nil || fresh.TargetDigest.Root != rep.TargetDigest.Root || !cmp.Equal(differences(fresh), got) {
+		t.Fatalf("computed afresh: %v, root %s, %v; advanced: root %s", err, fresh.TargetDigest.Root, differences(fresh), rep.TargetDigest.Root)
 	}
 	if rep.Summary[reconcile.Missing] != 1 || rep.Summary[reconcile.Extra] != 1 || rep.Summary[reconcile.Different] != 2 || rep.Summary[reconcile.Quarantined] != 1 {
 		t.Errorf("summary %v", rep.Summary)

@@ -92,11 +92,12 @@ func (s *DigestServer) digest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d, _, err := s.compute(r, ods, snap)
+	t, err := s.compute(r, ods, snap)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	d := t.Digest
 	writeJSON(w, http.StatusOK, DigestJSON{
 		Practice: ods, TransactionTime: instant(snap.Time), Seq: snap.Seq, Counts: d.Counts, Total: d.Total,
 		Excluded: d.Excluded, Root: d.Root, Buckets: d.Buckets,
@@ -110,9 +111,9 @@ func (s *DigestServer) bucket(w http.ResponseWriter, r *http.Request, ods, patie
 	var es []dtm.DigestEntry
 	var err error
 	if patient == dtm.NoPatient {
-		var kept map[string][]dtm.DigestEntry
-		_, kept, err = s.compute(r, ods, snap)
-		es = kept[dtm.NoPatient]
+		var t reconcile.Tree
+		t, err = s.compute(r, ods, snap)
+		es = t.NoPatient
 	} else {
 		es, err = reconcile.Bucket(r.Context(), s.Store, ods, patient, snap.Seq)
 	}
@@ -130,22 +131,31 @@ func (s *DigestServer) bucket(w http.ResponseWriter, r *http.Request, ods, patie
 	writeJSON(w, http.StatusOK, out)
 }
 
-// compute returns the practice's digest at snap, from the cache when it
-// is there.
-func (s *DigestServer) compute(r *http.Request, ods string, snap dtm.Snapshot) (dtm.Digest, map[string][]dtm.DigestEntry, error) {
-	start := time.Now()
+// compute returns the practice's digest tree at snap: from the cache, or
+// advanced from the latest cached tree of the practice, or computed.
+func (s *DigestServer) compute(r *http.Request, ods string, snap dtm.Snapshot) (reconcile.Tree, error) {
 	// The computation outlives the request that started it: a client that
 	// gives up waiting (a large practice takes a while) and asks again
 	// finds it running or done, rather than starting it over.
-	compCtx := context.WithoutCancel(r.Context())
-	d, kept, hit, err := s.cache.get(r.Context(), digestKey{ods, snap.Seq}, func() (dtm.Digest, map[string][]dtm.DigestEntry, error) {
-		return reconcile.Compute(compCtx, s.Store, ods, snap, func(p string) bool { return p == dtm.NoPatient })
+	ctx := context.WithoutCancel(r.Context())
+	t, _, err := s.cache.get(r.Context(), digestKey{ods, snap.Seq}, func(base reconcile.Tree, ok bool) (reconcile.Tree, error) {
+		start := time.Now()
+		how := "computed"
+		var t reconcile.Tree
+		var err error
+		if ok {
+			how = "advanced"
+			t, err = reconcile.Advance(ctx, s.Store, base, snap)
+		} else {
+			t, err = reconcile.ComputeTree(ctx, s.Store, ods, snap)
+		}
+		if err == nil {
+			s.logger().Info("digest "+how, "practice", ods, "seq", snap.Seq, "resources", t.Digest.Total,
+				"buckets", len(t.Digest.Buckets), "elapsed", time.Since(start).Round(time.Millisecond))
+		}
+		return t, err
 	})
-	if err == nil && !hit {
-		s.logger().Info("digest computed", "practice", ods, "seq", snap.Seq, "resources", d.Total,
-			"buckets", len(d.Buckets), "elapsed", time.Since(start).Round(time.Millisecond))
-	}
-	return d, kept, err
+	return t, err
 }
 
 // begin authorises a reader of the practice and maps at (a FHIR instant,

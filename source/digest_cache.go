@@ -4,12 +4,13 @@ import (
 	"context"
 	"sync"
 
-	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/reconcile"
 )
 
-// digestCacheSize is how many digests a DigestServer keeps: a digest of a
-// snapshot never changes, and a reconcile asks for one digest and then
-// drills into its buckets.
+// digestCacheSize is how many digest trees a DigestServer keeps: a digest
+// of a snapshot never changes, a reconcile asks for one digest and then
+// drills into its buckets, and the next snapshot's digest is computed from
+// the previous one's (reconcile.Advance).
 const digestCacheSize = 4
 
 type digestKey struct {
@@ -17,7 +18,7 @@ type digestKey struct {
 	seq      int64
 }
 
-// digestCache keeps the latest digests computed and makes concurrent
+// digestCache keeps the latest digest trees computed and makes concurrent
 // requests for the same one wait for a single computation. The zero value
 // is ready to use.
 type digestCache struct {
@@ -28,17 +29,17 @@ type digestCache struct {
 
 type digestEntry struct {
 	done chan struct{}
-	d    dtm.Digest
-	kept map[string][]dtm.DigestEntry
+	tree reconcile.Tree
 	err  error
 }
 
-// get returns the cached digest for k, or computes it with fn; hit is true
-// when it was cached or being computed already. A failed computation is
-// not cached. A caller whose ctx ends stops waiting; the computation goes
-// on (fn should not depend on that caller's context), so that the next
-// caller finds it.
-func (c *digestCache) get(ctx context.Context, k digestKey, fn func() (dtm.Digest, map[string][]dtm.DigestEntry, error)) (dtm.Digest, map[string][]dtm.DigestEntry, bool, error) {
+// get returns the cached tree for k, or computes it with fn, which is
+// given the most recently cached tree of the same practice (ok false when
+// there is none) to start from; hit is true when it was cached or being
+// computed already. A failed computation is not cached. A caller whose ctx
+// ends stops waiting; the computation goes on (fn should not depend on
+// that caller's context), so that the next caller finds it.
+func (c *digestCache) get(ctx context.Context, k digestKey, fn func(base reconcile.Tree, ok bool) (reconcile.Tree, error)) (reconcile.Tree, bool, error) {
 	c.mu.Lock()
 	if c.entries == nil {
 		c.entries = map[digestKey]*digestEntry{}
@@ -48,13 +49,11 @@ func (c *digestCache) get(ctx context.Context, k digestKey, fn func() (dtm.Diges
 		select {
 		case <-e.done:
 		case <-ctx.Done():
-			return dtm.Digest{}, nil, true, ctx.Err()
+			return reconcile.Tree{}, true, ctx.Err()
 		}
-		if e.err != nil {
-			return dtm.Digest{}, nil, true, e.err
-		}
-		return e.d, e.kept, true, nil
+		return e.tree, true, e.err
 	}
+	base, baseOK := c.latest(k.practice)
 	e := &digestEntry{done: make(chan struct{})}
 	c.entries[k] = e
 	c.order = append(c.order, k)
@@ -65,7 +64,7 @@ func (c *digestCache) get(ctx context.Context, k digestKey, fn func() (dtm.Diges
 	c.mu.Unlock()
 
 	go func() {
-		e.d, e.kept, e.err = fn()
+		e.tree, e.err = fn(base, baseOK)
 		if e.err != nil {
 			c.forget(k, e)
 		}
@@ -74,9 +73,29 @@ func (c *digestCache) get(ctx context.Context, k digestKey, fn func() (dtm.Diges
 	select {
 	case <-e.done:
 	case <-ctx.Done():
-		return dtm.Digest{}, nil, false, ctx.Err()
+		return reconcile.Tree{}, false, ctx.Err()
 	}
-	return e.d, e.kept, false, e.err
+	return e.tree, false, e.err
+}
+
+// latest returns the most recently added tree of the practice that is
+// computed. The caller holds c.mu.
+func (c *digestCache) latest(practice string) (reconcile.Tree, bool) {
+	for i := len(c.order) - 1; i >= 0; i-- {
+		k := c.order[i]
+		if k.practice != practice {
+			continue
+		}
+		e := c.entries[k]
+		select {
+		case <-e.done:
+			if e.err == nil {
+				return e.tree, true
+			}
+		default:
+		}
+	}
+	return reconcile.Tree{}, false
 }
 
 // forget removes e, which failed, unless it was replaced already.

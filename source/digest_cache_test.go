@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/reconcile"
 )
 
 func TestDigestCache(t *testing.T) {
 	ctx := context.Background()
 	var c digestCache
 	var calls atomic.Int64
-	slow := func() (dtm.Digest, map[string][]dtm.DigestEntry, error) {
+	slow := func(reconcile.Tree, bool) (reconcile.Tree, error) {
 		calls.Add(1)
 		time.Sleep(20 * time.Millisecond)
-		return dtm.Digest{Root: "r"}, nil, nil
+		return reconcile.Tree{Digest: dtm.Digest{Root: "r"}}, nil
 	}
 	t.Run("OneComputation", func(t *testing.T) {
 		var wg sync.WaitGroup
@@ -26,7 +27,7 @@ func TestDigestCache(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if d, _, _, err := c.get(ctx, digestKey{"A", 1}, slow); err != nil || d.Root != "r" {
+				if d, _, err := c.get(ctx, digestKey{"A", 1}, slow); err != nil || d.Digest.Root != "r" {
 					t.Errorf("get = %+v, %v", d, err)
 				}
 			}()
@@ -38,12 +39,12 @@ func TestDigestCache(t *testing.T) {
 	})
 	t.Run("ErrNotCached", func(t *testing.T) {
 		boom := errors.New("boom")
-		if _, _, _, err := c.get(ctx, digestKey{"A", 2}, func() (dtm.Digest, map[string][]dtm.DigestEntry, error) {
-			return dtm.Digest{}, nil, boom
+		if _, _, err := c.get(ctx, digestKey{"A", 2}, func(reconcile.Tree, bool) (reconcile.Tree, error) {
+			return reconcile.Tree{}, boom
 		}); !errors.Is(err, boom) {
 			t.Fatalf("err %v", err)
 		}
-		if _, _, hit, err := c.get(ctx, digestKey{"A", 2}, slow); hit || err != nil {
+		if _, hit, err := c.get(ctx, digestKey{"A", 2}, slow); hit || err != nil {
 			t.Fatalf("after a failure: hit %v, err %v", hit, err)
 		}
 	})
@@ -51,12 +52,30 @@ func TestDigestCache(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
 		defer cancel()
 		before := calls.Load()
-		if _, _, _, err := c.get(short, digestKey{"A", 3}, slow); !errors.Is(err, context.DeadlineExceeded) {
+		if _, _, err := c.get(short, digestKey{"A", 3}, slow); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("impatient caller: %v", err)
 		}
-		d, _, hit, err := c.get(ctx, digestKey{"A", 3}, slow)
-		if err != nil || !hit || d.Root != "r" || calls.Load() != before+1 {
+		d, hit, err := c.get(ctx, digestKey{"A", 3}, slow)
+		if err != nil || !hit || d.Digest.Root != "r" || calls.Load() != before+1 {
 			t.Fatalf("next caller: %+v hit %v err %v, %d computations", d, hit, err, calls.Load()-before)
+		}
+	})
+	t.Run("Base", func(t *testing.T) {
+		var got reconcile.Tree
+		var gotOK bool
+		c.get(ctx, digestKey{"B", 9}, func(base reconcile.Tree, ok bool) (reconcile.Tree, error) {
+			got, gotOK = base, ok
+			return reconcile.Tree{Digest: dtm.Digest{Root: "b9"}}, nil
+		})
+		if gotOK {
+			t.Fatalf("first tree of a practice given a base %+v", got)
+		}
+		c.get(ctx, digestKey{"B", 12}, func(base reconcile.Tree, ok bool) (reconcile.Tree, error) {
+			got, gotOK = base, ok
+			return reconcile.Tree{}, nil
+		})
+		if !gotOK || got.Digest.Root != "b9" {
+			t.Fatalf("second tree given base %+v, %v; want the first", got, gotOK)
 		}
 	})
 	t.Run("Evicts", func(t *testing.T) {
@@ -66,7 +85,7 @@ func TestDigestCache(t *testing.T) {
 		if len(c.entries) != digestCacheSize || len(c.order) != digestCacheSize {
 			t.Fatalf("%d entries, %d in order; want %d", len(c.entries), len(c.order), digestCacheSize)
 		}
-		if _, _, hit, _ := c.get(ctx, digestKey{"A", 1}, slow); hit {
+		if _, hit, _ := c.get(ctx, digestKey{"A", 1}, slow); hit {
 			t.Fatal("oldest entry still cached")
 		}
 	})

@@ -43,6 +43,12 @@ type ReconcileOptions struct {
 	Parallel int
 	// Clock times the phases; dtm.SystemClock{} when nil.
 	Clock dtm.Clock
+	// TreeFile, when set, keeps the target's digest tree between
+	// reconciles: it is read (when it holds a tree of this practice and
+	// store) and advanced to the store's latest snapshot, which costs what
+	// the changes since cost, instead of computing the digest from scratch;
+	// then the new tree is written back.
+	TreeFile string
 }
 
 // DigestSide is one side's digest summary in a ReconcileReport.
@@ -74,7 +80,10 @@ type ReconcileReport struct {
 	Differences      []reconcile.Difference  `json:"differences,omitempty"`
 	Summary          map[string]int          `json:"summary"` // by Difference kind
 	Timings          map[string]Milliseconds `json:"timings"`
-	Warnings         []string                `json:"warnings,omitempty"`
+	// TargetTree says how the target's digest was obtained: "computed", or
+	// "advanced from seq N" (ReconcileOptions.TreeFile).
+	TargetTree string   `json:"targetTree"`
+	Warnings   []string `json:"warnings,omitempty"`
 }
 
 // Milliseconds is a duration that marshals as a number of milliseconds.
@@ -121,7 +130,7 @@ func Reconcile(ctx context.Context, client *Client, store dtm.Journal, practice 
 	if err != nil {
 		return rep, fmt.Errorf("reconcile: %w", err)
 	}
-	src, tgt, kept, err := bothDigests(ctx, client, store, practice, at, head, &rep, opts.Clock)
+	src, tgt, kept, err := bothDigests(ctx, client, store, practice, at, head, &rep, opts.Clock, opts.TreeFile)
 	if err != nil {
 		return rep, err
 	}
@@ -167,7 +176,7 @@ func reconcileAt(ctx context.Context, client *Client, practice string, opts *Rec
 // bothDigests fetches the source's digest at `at` while computing the
 // target's at head.
 func bothDigests(ctx context.Context, client *Client, store dtm.Journal, practice string, at time.Time, head dtm.Snapshot,
-	rep *ReconcileReport, clock dtm.Clock) (src, tgt dtm.Digest, kept map[string][]dtm.DigestEntry, err error) {
+	rep *ReconcileReport, clock dtm.Clock, treeFile string) (src, tgt dtm.Digest, kept map[string][]dtm.DigestEntry, err error) {
 	var srcErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -178,7 +187,9 @@ func bothDigests(ctx context.Context, client *Client, store dtm.Journal, practic
 		rep.Timings["sourceDigest"] = Milliseconds(clock.Now().Sub(t))
 	}()
 	t := clock.Now()
-	tgt, kept, err = reconcile.Compute(ctx, store, practice, head, func(p string) bool { return p == dtm.NoPatient })
+	tree, how, err := targetTree(ctx, store, practice, head, treeFile)
+	tgt, kept = tree.Digest, map[string][]dtm.DigestEntry{dtm.NoPatient: tree.NoPatient}
+	rep.TargetTree = how
 	d := Milliseconds(clock.Now().Sub(t))
 	wg.Wait()
 	rep.Timings["targetDigest"] = d

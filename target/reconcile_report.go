@@ -45,8 +45,8 @@ func (r ReconcileReport) WriteSummary(w io.Writer) error {
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "  warning  %s\n", w)
 	}
-	fmt.Fprintf(&b, "  timings  source digest %s, target digest %s, drill-down %s, total %s\n",
-		ms(r.Timings["sourceDigest"]), ms(r.Timings["targetDigest"]), ms(r.Timings["drillDown"]), ms(r.Timings["total"]))
+	fmt.Fprintf(&b, "  timings  source digest %s, target digest %s %s, drill-down %s, total %s\n",
+		ms(r.Timings["sourceDigest"]), r.TargetTree, ms(r.Timings["targetDigest"]), ms(r.Timings["drillDown"]), ms(r.Timings["total"]))
 	_, err := w.Write(b.Bytes())
 	return err
 }

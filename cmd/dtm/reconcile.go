@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dtm-project/dtm/target"
@@ -13,7 +14,7 @@ func init() { targetSubcommands = append(targetSubcommands, newTargetReconcileCm
 
 func newTargetReconcileCmd(e *env) *cobra.Command {
 	o := &issuesOptions{}
-	var db, out, at string
+	var db, out, at, tree string
 	var maxBuckets int
 	cmd := &cobra.Command{
 		Use:   "reconcile --source URL --practice ODS --db URL [--out DIR]",
@@ -27,6 +28,10 @@ bucket, and a root over them); the source's is fetched from
 differ, the differing buckets are fetched from both sides and compared resource by
 resource: every resource missing, extra or different is named. Resources the
 target quarantined are accounted for as quarantined, not missing.
+
+The target's digest tree is kept in a file (--digest-tree; by default next to a
+SQLite store), so that the next reconcile advances it by the changes since instead
+of reading every resource again; the source keeps its recent trees in memory.
 
 With --out, it writes the integrity report of the practice (the initial extract's
 counts, quarantine by rule and timings, the latest pull, and this reconciliation)
@@ -55,7 +60,7 @@ mismatch (resources missing, extra or different). Run it when no pull is under w
 				return err
 			}
 			defer st.Close()
-			opts.State, opts.MaxBuckets = state, maxBuckets
+			opts.State, opts.MaxBuckets, opts.TreeFile = state, maxBuckets, treeFile(tree, db, o.practice)
 			rep, err := target.Reconcile(ctx, c, st, o.practice, opts)
 			if err != nil {
 				return err
@@ -86,5 +91,21 @@ mismatch (resources missing, extra or different). Run it when no pull is under w
 	cmd.Flags().StringVar(&out, "out", "", "directory for report.json and report.md")
 	cmd.Flags().StringVar(&at, "at", "", "source snapshot to compare with (default: the checkpoint's transactionTime)")
 	cmd.Flags().IntVar(&maxBuckets, "max-buckets", 10_000, "at most this many differing buckets are examined")
+	cmd.Flags().StringVar(&tree, "digest-tree", "", `file keeping the target's digest tree between reconciles, so that the next one costs what the changes since cost ("none" to compute afresh; default next to a SQLite store)`)
 	return cmd
+}
+
+// treeFile returns the file keeping the digest tree: flag when given
+// ("none": no file), else PATH.digest-ODS.json next to a SQLite store.
+func treeFile(flag, dsn, practice string) string {
+	switch {
+	case flag == "none":
+		return ""
+	case flag != "":
+		return flag
+	}
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		return strings.TrimPrefix(path, "//") + ".digest-" + practice + ".json"
+	}
+	return ""
 }

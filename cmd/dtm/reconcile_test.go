@@ -124,7 +124,8 @@ func TestTarget_Reconcile(t *testing.T) {
 		}
 		st.Close()
 		code, out := run(t, reconcile...)
-		if code != exitFindings || !strings.Contains(out, "MISMATCH") || !strings.Contains(out, "missing     Organization/org-A81001") {
+		if code != exitFindings || !strings.Contains(out, "MISMATCH") || !strings.Contains(out, "missing     Organization/org-A81001") ||
+			!strings.Contains(out, "target digest advanced from seq") {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
