@@ -114,7 +114,7 @@ func newEnvValidate(tb testing.TB, n int, start time.Time, validate bool) *env {
 
 	e.phases = &cutover.PhaseTimer{Clock: e.clock}
 	e.puller = e.newPuller(tb, validate)
-	e.svc = &cutover.Service{Store: e.tgt, State: e.tgt, Issues: e.tgt, Clock: e.clock, Logger: quiet()}
+	e.svc = &cutover.Service{Store: e.tgt, State: e.tgt, Issues: e.src, Clock: e.clock, Logger: quiet()}
 	return e
 }
 

@@ -64,15 +64,35 @@ func openCutoverStore(ctx context.Context, dsn string, log *slog.Logger) (cutove
 	return cs, nil
 }
 
-// newCutoverService returns the cutover service over st; data issues come from
-// the same store when it keeps them.
+// newCutoverService returns the cutover service over st.
 func newCutoverService(st cutoverStore, log *slog.Logger, days int) *cutover.Service {
-	svc := &cutover.Service{Store: st, State: st, Clock: dtm.SystemClock{}, Logger: log, Options: cutover.Options{Days: days}}
-	if il, ok := st.(cutover.IssueLister); ok {
+	return &cutover.Service{Store: st, State: st, Clock: dtm.SystemClock{}, Logger: log, Options: cutover.Options{Days: days}}
+}
+
+// openSourceStore opens the source store named by --source-db, when given,
+// for the data issue log (which the source keeps) and its audit log. It
+// returns nil and a no-op closer for "".
+func openSourceStore(ctx context.Context, dsn string, log *slog.Logger) (dtm.Store, func(), error) {
+	if dsn == "" {
+		return nil, func() {}, nil
+	}
+	src, err := store.Open(ctx, dsn, nil, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--source-db: %w", err)
+	}
+	return src, func() { src.Close() }, nil
+}
+
+// withSourceIssues makes svc read data issues from the source store, when
+// there is one that keeps them; otherwise the issues check says that no
+// evidence was available (the target's own store holds none).
+func withSourceIssues(svc *cutover.Service, src dtm.Store) {
+	if il, ok := src.(cutover.IssueLister); ok {
 		svc.Issues = il
 	}
-	return svc
 }
+
+const sourceDBUsage = "the source store, when reachable from here (test environments): its data issue log"
 
 // cutoverBy names the operator: the OS user.
 func cutoverBy() string {
@@ -149,7 +169,7 @@ func printCutoverPlan(w io.Writer, p dtm.Plan) {
 }
 
 func newCutoverReadinessCmd(e *env) *cobra.Command {
-	var db, practice string
+	var db, practice, sourceDB string
 	var days int
 	var asJSON bool
 	var maxRate float64
@@ -177,8 +197,14 @@ Exit status 3 when a check blocks.`,
 				return err
 			}
 			defer st.Close()
+			src, closeSrc, err := openSourceStore(ctx, sourceDB, log)
+			if err != nil {
+				return err
+			}
+			defer closeSrc()
 			svc := newCutoverService(st, log, days)
 			svc.Options.MaxErrorRate = maxRate
+			withSourceIssues(svc, src)
 			rep, err := svc.Readiness(ctx, practice)
 			if err != nil {
 				return err
@@ -199,11 +225,12 @@ Exit status 3 when a check blocks.`,
 	cmd.Flags().IntVar(&days, "days", 28, "assess the last N days")
 	cmd.Flags().Float64Var(&maxRate, "max-error-rate", 0.01, "share of received resources that may be quarantined")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write the report as JSON")
+	cmd.Flags().StringVar(&sourceDB, "source-db", "", sourceDBUsage)
 	return cmd
 }
 
 func newCutoverConfirmCmd(e *env) *cobra.Command {
-	var db string
+	var db, sourceDB string
 	var req cutover.ConfirmRequest
 	cmd := &cobra.Command{
 		Use:   "confirm --db URL --practice ODS --role target|source-statement|target-statement --name NAME --position ROLE --organisation ORG",
@@ -229,7 +256,14 @@ readiness check blocks (the report is printed).`,
 				return err
 			}
 			defer st.Close()
-			c, rep, err := newCutoverService(st, log, 0).Confirm(ctx, req)
+			src, closeSrc, err := openSourceStore(ctx, sourceDB, log)
+			if err != nil {
+				return err
+			}
+			defer closeSrc()
+			svc := newCutoverService(st, log, 0)
+			withSourceIssues(svc, src)
+			c, rep, err := svc.Confirm(ctx, req)
 			if err != nil {
 				if len(rep.Checks) > 0 && !rep.Ready {
 					rep.WriteText(e.stderr)
@@ -248,6 +282,7 @@ readiness check blocks (the report is printed).`,
 	cmd.Flags().StringVar(&req.Role, "position", "", "their role, e.g. \"Migration lead\"")
 	cmd.Flags().StringVar(&req.Organisation, "organisation", "", "the organisation they sign for")
 	cmd.Flags().StringVar(&req.Statement, "statement", "", "the statement text (default: the standard wording)")
+	cmd.Flags().StringVar(&sourceDB, "source-db", "", sourceDBUsage)
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,7 +119,7 @@ func TestCutover_CLI(t *testing.T) {
 	ingest(4) // one more patient: a delta
 	pull()
 	t.Run("ReadinessAndConfirm", func(t *testing.T) {
-		code, out := dtmRun(t, append([]string{"cutover", "readiness", "--json"}, common...)...)
+		code, out := dtmRun(t, append([]string{"cutover", "readiness", "--json", "--source-db", "sqlite:" + srcPath}, common...)...)
 		if code != exitOK || !strings.Contains(out, `"ready": true`) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
@@ -134,6 +135,18 @@ func TestCutover_CLI(t *testing.T) {
 		code, out := dtmRun(t, append([]string{"cutover", "run"}, runFlags...)...)
 		if code != exitFailure || !strings.Contains(out, "window opens") {
 			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
+	t.Run("ReportEvidence", func(t *testing.T) {
+		out := filepath.Join(dir, "evidence")
+		code, text := dtmRun(t, "report", "evidence", "--db", db, "--source-db", "sqlite:"+srcPath, "--out", out,
+			"--openapi", "../../docs/openapi.yaml", "--pdf", "never")
+		if code != exitOK || !strings.Contains(text, "index.html") || !strings.Contains(text, "requirements:") {
+			t.Fatalf("exit %d\n%s", code, text)
+		}
+		page, err := os.ReadFile(filepath.Join(out, "index.html"))
+		if err != nil || !bytes.Contains(page, []byte(`data-req="A4"`)) || !bytes.Contains(page, []byte("FHIR 4.0.1")) {
+			t.Fatalf("report: %v", err)
 		}
 	})
 	t.Run("Status", func(t *testing.T) {
