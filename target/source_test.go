@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/auth"
 	"github.com/dtm-project/dtm/bulk"
 	"github.com/dtm-project/dtm/fhir"
 	"github.com/dtm-project/dtm/sqlite"
@@ -31,8 +32,18 @@ type testSource struct {
 	opts synth.Options
 }
 
-// mustSource starts a source holding a generated practice of n patients.
+// mustSource starts a source holding a generated practice of n patients,
+// without authentication (--auth none).
 func mustSource(tb testing.TB, n int) *testSource {
+	tb.Helper()
+	return startSourceAuth(tb, n, nil)
+}
+
+// startSourceAuth starts a source holding a generated practice of n patients.
+// With authSrv (which builds the auth server over the source's store), every /fhir/ and /dtm/ request needs one of its tokens,
+// manifests say requiresAccessToken, and its discovery and token
+// endpoints are served.
+func startSourceAuth(tb testing.TB, n int, authSrv func(db *sqlite.DB, tokenURL string) *auth.Server) *testSource {
 	tb.Helper()
 	db := mustOpen(tb, filepath.Join(tb.TempDir(), "source.db"))
 	ctx := context.Background()
@@ -50,18 +61,24 @@ func mustSource(tb testing.TB, n int) *testSource {
 		tb.Fatal(err)
 	}
 	s.load(tb, buf.Bytes())
-	var bs *bulk.Server
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/dtm/v1/practices/"+testODS+"/status" {
-			serveStatus(w, r, db)
-			return
-		}
-		bs.Handler().ServeHTTP(w, r)
-	}))
+	srv := httptest.NewUnstartedServer(nil)
+	s.url = "http://" + srv.Listener.Addr().String()
+	bs := bulk.NewServer(bulk.Config{Journal: db, Practices: db, Jobs: db, BaseURL: s.url, Logger: quietLogger(),
+		MaxFileResources: 2000, MaxActiveJobs: 20, RequiresAccessToken: authSrv != nil})
+	mux := http.NewServeMux()
+	mux.Handle("/fhir/", bs.Handler())
+	mux.HandleFunc("GET /dtm/v1/practices/"+testODS+"/status", func(w http.ResponseWriter, r *http.Request) {
+		serveStatus(w, r, db)
+	})
+	srv.Config.Handler = mux
+	if authSrv != nil {
+		a := authSrv(db, s.url+auth.PathToken)
+		outer := http.NewServeMux()
+		a.Register(outer)
+		outer.Handle("/", a.Middleware(mux))
+		srv.Config.Handler = outer
+	}
 	srv.Start()
-	s.url = srv.URL
-	bs = bulk.NewServer(bulk.Config{Journal: db, Practices: db, Jobs: db, BaseURL: srv.URL, Logger: quietLogger(),
-		MaxFileResources: 2000, MaxActiveJobs: 20})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { bs.Run(ctx); close(done) }()
@@ -183,9 +200,15 @@ func mustOpen(tb testing.TB, path string) *sqlite.DB {
 // validating with ukcore when validate is set.
 func pullerFor(tb testing.TB, srcURL string, db *sqlite.DB, workDir string, validate bool) *target.Puller {
 	tb.Helper()
+	return pullerAuth(tb, srcURL, db, workDir, validate, nil)
+}
+
+// pullerAuth is pullerFor with an Authorizer.
+func pullerAuth(tb testing.TB, srcURL string, db *sqlite.DB, workDir string, validate bool, a target.Authorizer) *target.Puller {
+	tb.Helper()
 	c, err := target.NewClient(srcURL, target.ClientOptions{
 		Logger: quietLogger(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		MaxRetryAfter: 50 * time.Millisecond,
+		MaxRetryAfter: 50 * time.Millisecond, Auth: a,
 	})
 	if err != nil {
 		tb.Fatal(err)
