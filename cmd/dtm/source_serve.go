@@ -204,6 +204,7 @@ func newSourceServer(st dtm.Store, clock dtm.Clock, log *slog.Logger, baseURL st
 	mux.Handle("/fhir/", bs.Handler())
 	ctl := &source.Handler{Store: st, Ingester: &source.Ingester{Journal: st, Logger: log}, Clock: clock, Logger: log}
 	ctl.Routes(mux)
+	ctl.IssueRoutes(mux)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		source.NewFreshnessCollector(st, clock))

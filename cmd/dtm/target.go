@@ -153,7 +153,13 @@ func runTargetPull(ctx context.Context, e *env, o targetPullOptions) (target.Pul
 	if err != nil {
 		return target.PullResult{}, err
 	}
-	return p.Pull(ctx, o.practice)
+	res, err := p.Pull(ctx, o.practice)
+	if err == nil {
+		if _, _, rerr := p.ReportIssues(ctx, o.practice); rerr != nil {
+			log.Warn("reporting data issues to the source", "err", rerr)
+		}
+	}
+	return res, err
 }
 
 // openTarget opens the store named by dsn and its target state.

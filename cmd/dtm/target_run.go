@@ -72,6 +72,9 @@ func runTargetSchedule(ctx context.Context, e *env, o targetPullOptions, s targe
 	err = p.RunSchedule(ctx, o.practice, s, func(res target.PullResult, err error) {
 		if err == nil {
 			printPull(e.stdout, res)
+			if _, _, rerr := p.ReportIssues(ctx, o.practice); rerr != nil {
+				log.Warn("reporting data issues to the source", "err", rerr)
+			}
 		}
 	})
 	if errors.Is(err, context.Canceled) {
