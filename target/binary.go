@@ -57,6 +57,8 @@ func (c *Client) FetchBinary(ctx context.Context, u string, withToken bool, path
 			return BinaryResult{}, fmt.Errorf("fetch binary: %w", ctx.Err())
 		case errors.As(err, &se) && !retryable(se.StatusCode, true):
 			return BinaryResult{}, fmt.Errorf("fetch binary: %w", err)
+		case errors.As(err, &se) && se.RetryAfter > c.opts.MaxRetryAfter:
+			return BinaryResult{}, fmt.Errorf("fetch binary: %w", err)
 		case errors.As(err, &se) && se.RetryAfter > 0:
 			wait = se.RetryAfter
 		case dtm.ErrorCode(err) == dtm.ETooLarge:

@@ -49,7 +49,9 @@ type ClientOptions struct {
 	// 30 s when 0).
 	MinBackoff, MaxBackoff time.Duration
 	// MaxRetryAfter caps how long a Retry-After may make the client wait
-	// (10 minutes when 0), so that a hostile value cannot stall a pull.
+	// (10 minutes when 0), so that a hostile value cannot stall a pull. A
+	// 429 or 503 asking for longer fails at once (with a *StatusError
+	// carrying the RetryAfter); a status poll waits at most this long.
 	MaxRetryAfter time.Duration
 	// Rand returns a float in [0, 1) for backoff jitter; math/rand/v2 when
 	// nil.
@@ -136,6 +138,9 @@ func (e *StatusError) Error() string {
 	if e.Diagnostics != "" {
 		s += ": " + e.Diagnostics
 	}
+	if e.RetryAfter > 0 {
+		s += " (retry after " + e.RetryAfter.Round(time.Second).String() + ")"
+	}
 	return s
 }
 
@@ -192,8 +197,8 @@ func (c *Client) statusError(op string, resp *http.Response) *StatusError {
 	return e
 }
 
-// retryAfter parses Retry-After (delay-seconds or an HTTP date) and caps it
-// at MaxRetryAfter. It returns 0 when the header is absent or unreadable.
+// retryAfter parses Retry-After (delay-seconds or an HTTP date). It
+// returns 0 when the header is absent or unreadable.
 func (c *Client) retryAfter(resp *http.Response) time.Duration {
 	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
 	if v == "" {
@@ -205,7 +210,7 @@ func (c *Client) retryAfter(resp *http.Response) time.Duration {
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(c.opts.Clock.Now())
 	}
-	return min(max(d, 0), c.opts.MaxRetryAfter)
+	return max(d, 0)
 }
 
 // backoff returns the jittered delay before retry number attempt (1-based):
@@ -322,6 +327,9 @@ func (c *Client) send(ctx context.Context, op string, newReq func() (*http.Reque
 		case retryable(resp.StatusCode, also500):
 			se := c.statusError(op, resp)
 			resp.Body.Close()
+			if se.RetryAfter > c.opts.MaxRetryAfter {
+				return nil, se // e.g. the agreed number of retrievals is used up
+			}
 			lastErr = se
 			if se.RetryAfter > 0 {
 				wait = se.RetryAfter

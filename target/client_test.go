@@ -32,6 +32,7 @@ type ig struct {
 	noSMART      bool
 	fhirVersion  string
 	kickoff429   int               // 429s before the kick-off is accepted
+	retryAfter   string            // Retry-After of those 429s ("0.01" when "")
 	kickoffFail  int               // status to answer the kick-off with (0: accept)
 	polls        int               // 202s before the manifest
 	pollGone     bool              // the status URL has expired
@@ -97,7 +98,11 @@ func (s *ig) kickoff(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.kickoff429 > 0 {
 		s.kickoff429--
-		w.Header().Set("Retry-After", "0.01")
+		ra := s.retryAfter
+		if ra == "" {
+			ra = "0.01"
+		}
+		w.Header().Set("Retry-After", ra)
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
 	}
@@ -253,6 +258,15 @@ func TestClient_KickOff(t *testing.T) {
 		}
 		if len(s.kickoffs) != 3 {
 			t.Fatalf("kick-offs = %d, want 3", len(s.kickoffs))
+		}
+	})
+	t.Run("ErrTooManyForLong", func(t *testing.T) {
+		s := newIG(t)
+		s.kickoff429, s.retryAfter = 5, "86400" // the agreed retrievals are used up for a day
+		_, err := testClient(t, s, nil).KickOff(t.Context(), "A12345", KickOffOptions{})
+		var se *StatusError
+		if dtm.ErrorCode(err) != dtm.ETooMany || !errors.As(err, &se) || se.RetryAfter != 24*time.Hour || len(s.kickoffs) != 1 {
+			t.Fatalf("err = %v after %d kick-offs", err, len(s.kickoffs))
 		}
 	})
 	t.Run("ErrOutcome", func(t *testing.T) {

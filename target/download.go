@@ -73,6 +73,8 @@ func (c *Client) DownloadFile(ctx context.Context, fileURL string, withToken boo
 			return FileResult{}, fmt.Errorf("download: %w", ctx.Err())
 		case errors.As(err, &se) && !retryable(se.StatusCode, true):
 			return FileResult{}, fmt.Errorf("download: %w", err)
+		case errors.As(err, &se) && se.RetryAfter > c.opts.MaxRetryAfter:
+			return FileResult{}, fmt.Errorf("download: %w", err)
 		case errors.As(err, &se) && se.RetryAfter > 0:
 			wait = se.RetryAfter
 		case errors.Is(err, errCountMismatch), temporary(ctx, err), errors.As(err, &se):

@@ -205,7 +205,7 @@ func (c *Client) Poll(ctx context.Context, statusURL string, progress func(strin
 				progress(last)
 			}
 		}
-		wait := st.RetryAfter
+		wait := min(st.RetryAfter, c.opts.MaxRetryAfter)
 		if wait <= 0 {
 			wait = c.backoff(attempt)
 		}

@@ -100,6 +100,8 @@ func NewPuller(cfg Config) (*Puller, error) {
 	return &Puller{cfg: cfg, log: cfg.Logger}, nil
 }
 
+// cmp returns v, or def when v is zero or negative. (Package files other
+// than the puller's use it too.)
 func cmp[T int | int64](v, def T) T {
 	if v <= 0 {
 		return def

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -112,10 +113,11 @@ func maxTime(a, b time.Time) time.Time {
 
 // RunSchedule pulls the practice on schedule s until ctx is done, which is
 // the only way it returns (with ctx's error) once s is valid. An
-// unfinished pull is resumed at once. A failed pull is retried after 5
-// minutes, doubling to at most an hour, when it can resume the same export
-// (so it is not a new retrieval); a pull that failed for good waits for its
-// next scheduled time, which respects MinInterval. onPull, when not nil, is called after
+// unfinished pull is resumed at once. After a failure the next attempt
+// waits at least 5 minutes, doubling to an hour, or the Retry-After the
+// source sent if longer (its agreed retrievals used up), and never comes
+// before the next scheduled time when there is no export to resume, so
+// that MinInterval holds. onPull, when not nil, is called after
 // every attempt.
 func (p *Puller) RunSchedule(ctx context.Context, practice string, s Schedule, onPull func(PullResult, error)) error {
 	if err := s.Validate(); err != nil {
@@ -123,12 +125,12 @@ func (p *Puller) RunSchedule(ctx context.Context, practice string, s Schedule, o
 	}
 	retry := time.Duration(0)
 	for {
-		next, resume, err := p.nextPull(ctx, practice, s)
+		next, err := p.nextPull(ctx, practice, s)
 		if err != nil {
 			return err
 		}
-		if resume && retry > 0 {
-			next = p.cfg.Clock.Now().Add(retry)
+		if retry > 0 {
+			next = maxTime(next, p.cfg.Clock.Now().Add(retry))
 		}
 		p.log.Info("next pull", "practice", practice, "at", next)
 		if err := sleep(ctx, next.Sub(p.cfg.Clock.Now())); err != nil {
@@ -143,6 +145,10 @@ func (p *Puller) RunSchedule(ctx context.Context, practice string, s Schedule, o
 			return ctx.Err()
 		case err != nil:
 			retry = min(max(2*retry, 5*time.Minute), time.Hour)
+			var se *StatusError
+			if errors.As(err, &se) && se.RetryAfter > retry {
+				retry = se.RetryAfter // e.g. the agreed retrievals are used up
+			}
 			p.log.Error("pull failed; will retry", "practice", practice, "retry_in", retry, "err", err)
 		default:
 			retry = 0
@@ -151,18 +157,17 @@ func (p *Puller) RunSchedule(ctx context.Context, practice string, s Schedule, o
 }
 
 // nextPull returns when the next pull of the practice starts: now when one
-// is unfinished (resume is then true), else by the schedule from the last
-// retrieval's start.
-func (p *Puller) nextPull(ctx context.Context, practice string, s Schedule) (next time.Time, resume bool, err error) {
+// is unfinished, else by the schedule from the last retrieval's start.
+func (p *Puller) nextPull(ctx context.Context, practice string, s Schedule) (time.Time, error) {
 	now := p.cfg.Clock.Now()
 	if _, ok, err := p.cfg.State.ActivePull(ctx, p.cfg.Client.Source(), practice); err != nil {
-		return now, false, fmt.Errorf("active pull: %w", err)
+		return now, fmt.Errorf("active pull: %w", err)
 	} else if ok {
-		return now, true, nil
+		return now, nil
 	}
 	pulls, err := p.cfg.State.Pulls(ctx, practice, 50)
 	if err != nil {
-		return now, false, fmt.Errorf("list pulls: %w", err)
+		return now, fmt.Errorf("list pulls: %w", err)
 	}
 	var last time.Time
 	for _, pr := range pulls {
@@ -170,5 +175,5 @@ func (p *Puller) nextPull(ctx context.Context, practice string, s Schedule) (nex
 			last = pr.StartedAt
 		}
 	}
-	return s.Next(now, last), false, nil
+	return s.Next(now, last), nil
 }

@@ -24,9 +24,10 @@ than --min-interval after the previous retrieval started (the frequency agreed w
 the source, requirement S7). On the spring DST weekend a daily --at pull is
 therefore an hour late rather than 23 hours after the previous one.
 
-A failed pull that can resume its export is retried after 5 minutes, doubling to an
-hour; one that failed for good waits for its next scheduled time. Stops on SIGINT
-or SIGTERM; a pull in progress is left to resume on the next start.`,
+After a failed pull the next attempt waits 5 minutes, doubling to an hour, or the
+source's Retry-After when longer (its agreed retrievals used up); an unfinished
+export is resumed, otherwise the schedule still holds. Stops on SIGINT or SIGTERM;
+a pull in progress is left to resume on the next start.`,
 		Example: `  dtm target run --source https://dtm.sss.example --practice A81001 --db sqlite:target.db \
       --client-id tss-b --key tss-key.pem --at 02:00`,
 		Args: cobra.NoArgs,
