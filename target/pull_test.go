@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dtm-project/dtm"
 )
@@ -123,4 +124,27 @@ func TestPuller_Pull(t *testing.T) {
 			t.Fatalf("empty delta moved %+v", third.Counts)
 		}
 	})
+}
+
+// TestPuller_ExpiredExport resumes a pull whose export the source no longer
+// knows: the puller starts a new export with the same _since and completes.
+func TestPuller_ExpiredExport(t *testing.T) {
+	src := mustSource(t, 2)
+	tgt := mustOpen(t, filepath.Join(t.TempDir(), "target.db"))
+	stale := dtm.PullRecord{ID: "stale", Source: src.url, Practice: testODS, Status: dtm.PullKickedOff,
+		StatusURL: src.url + "/fhir/_export/GONE", StartedAt: time.Now().Add(-48 * time.Hour)}
+	if err := tgt.SavePull(t.Context(), stale); err != nil {
+		t.Fatal(err)
+	}
+	res, err := pullerFor(t, src.url, tgt, t.TempDir(), false).Pull(t.Context(), testODS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || !res.Restarted || res.ID == "stale" || !res.Since.IsZero() {
+		t.Fatalf("result %+v", res)
+	}
+	if old, err := tgt.Pull(t.Context(), "stale"); err != nil || old.Status != dtm.PullAbandoned {
+		t.Fatalf("stale pull %+v, %v", old, err)
+	}
+	assertMigrated(t, src.db, tgt)
 }

@@ -9,6 +9,9 @@ import (
 	"github.com/dtm-project/dtm"
 	"github.com/dtm-project/dtm/target"
 	"github.com/dtm-project/dtm/web"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 )
 
@@ -33,6 +36,7 @@ can look at what arrived:
   GET /fhir/metadata
   GET /dtm/v1/target/practices/{ods}                      SLA (T1, T2), freshness, pulls, counts
   GET /dtm/v1/target/practices/{ods}/quarantine           quarantined resources with OperationOutcomes (NDJSON)
+  GET /metrics                                            Prometheus: dtm_target_* SLA gauges (T1, T2, T3), quarantine
 
 The API has no authentication and serves patient data: it listens on loopback
 addresses only, unless --insecure-remote is given (then put it behind an
@@ -85,6 +89,10 @@ func runTargetServe(ctx context.Context, e *env, o targetServeOptions, ready cha
 	mux.Handle("/", api.Handler())
 	mountDashboard(ctx, mux, web.NewHandler(targetDashboard(st, state, dtm.SystemClock{}), web.Options{Logger: log}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		target.NewSLACollector(st, state, dtm.SystemClock{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	idle := func(ctx context.Context) error { <-ctx.Done(); return nil }
 	tlsConfig, err := serverTLS(o.tlsCert, o.tlsKey, "")
 	if err != nil {

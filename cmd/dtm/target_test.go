@@ -86,6 +86,10 @@ func TestTarget_PullServe(t *testing.T) {
 		if st.T1 != "ok" || st.T2 != "ok" || st.Counts["Patient"] != 3 {
 			t.Fatalf("status %+v", st)
 		}
+		m := do(t, "GET", api+"/metrics", "", "", http.StatusOK)
+		if !bytes.Contains(m, []byte(`dtm_target_sla_ok{practice="A81001",requirement="T1"} 1`)) {
+			t.Fatalf("metrics lack T1 ok:\n%s", m)
+		}
 		b := do(t, "GET", api+"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|0000000000", "", "", http.StatusOK)
 		if !bytes.Contains(b, []byte(`"total":0`)) {
 			t.Fatalf("search: %s", b)
