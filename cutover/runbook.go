@@ -66,6 +66,7 @@ var errAwait = errors.New("awaiting the go/no-go decision")
 // errSkip marks a step that does not apply to this run.
 type errSkip struct{ why string }
 
+// Error returns the reason the step was skipped.
 func (e errSkip) Error() string { return "skipped: " + e.why }
 
 func (r *Runner) log() *slog.Logger {

@@ -1,6 +1,7 @@
 package cutover_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/dtm-project/dtm"
 	"github.com/dtm-project/dtm/cutover"
+	"github.com/dtm-project/dtm/target"
 )
 
 // outcome is what must be the same however often a run was interrupted:
@@ -233,4 +235,46 @@ func TestRunner_Refusals(t *testing.T) {
 			t.Fatalf("err = %v, want conflict", err)
 		}
 	})
+}
+
+// cancelOnDownload cancels a pull as soon as its downloads start: the pull
+// is left active, its export pinned to a snapshot of that moment.
+type cancelOnDownload struct{ cancel func() }
+
+func (c cancelOnDownload) Start(phase string, _ int64) {
+	if phase == "download" {
+		c.cancel()
+	}
+}
+func (cancelOnDownload) Add(string, string, int64) {}
+func (cancelOnDownload) Done(string)               {}
+
+// TestRunner_PullBeforeFreeze: a scheduled pull in flight when the window
+// opens resumes at the final pull step with an export older than the
+// freeze; the step pulls again so that the final pull covers the freeze.
+func TestRunner_PullBeforeFreeze(t *testing.T) {
+	e, p := runbookEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	c, err := target.NewClient(e.srcURL, target.ClientOptions{Logger: quiet(), Clock: e.clock, MinBackoff: 5 * time.Millisecond,
+		MaxBackoff: 50 * time.Millisecond, MaxRetryAfter: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inflight, err := target.NewPuller(target.Config{Store: e.tgt, State: e.tgt, Client: c, WorkDir: t.TempDir(), Clock: e.clock,
+		Logger: quiet(), Progress: cancelOnDownload{cancel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inflight.Pull(ctx, testODS); err == nil {
+		t.Fatal("the in-flight pull completed")
+	}
+	if _, ok, err := e.tgt.ActivePull(t.Context(), e.srcURL, testODS); err != nil || !ok {
+		t.Fatalf("no active pull left: %v", err)
+	}
+	e.live(p.WindowStart.Add(8 * time.Hour)) // changes after that export's snapshot
+	run := complete(t, e, p, dtm.DecisionGo, "", "")
+	ps, _ := run.Step(cutover.StepPull)
+	if run.State != dtm.RunLive || ps.Facts["resumed"] != "true" || !strings.HasPrefix(e.outcome(run).Reconcile, "match true") {
+		t.Fatalf("run %s, pull facts %v, reconcile %+v", run.State, ps.Facts, run.Reconcile)
+	}
 }

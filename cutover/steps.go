@@ -103,8 +103,16 @@ func (r *Runner) pull(ctx context.Context, run *dtm.CutoverRun, plan dtm.Plan, s
 			break
 		}
 	}
+	// In the cutover the final pull must cover the freeze: a pull that
+	// resumed an export started before it (a scheduled pull that was in
+	// flight at 17:00) is followed by another.
+	fs, _ := run.Step(StepFreeze)
+	frozenAt := time.Time{}
+	if run.Mode == dtm.RunCutover {
+		frozenAt = parseInstant(fs.Facts["transaction_time"])
+	}
 	resumed := false
-	if !adopted {
+	for attempt := 0; !adopted && attempt < 3; attempt++ {
 		if r.Phases != nil {
 			r.Phases.Reset()
 		}
@@ -112,7 +120,11 @@ func (r *Runner) pull(ctx context.Context, run *dtm.CutoverRun, plan dtm.Plan, s
 		if err != nil {
 			return nil, err
 		}
-		rec, resumed = res.PullRecord, res.Resumed
+		rec, resumed = res.PullRecord, resumed || res.Resumed
+		if !rec.TransactionTime.Before(frozenAt) {
+			break
+		}
+		r.log().Warn("the final pull ended before the freeze; pulling again", "run", run.ID, "pull", rec.ID)
 	}
 	c := rec.Counts
 	took := rec.FinishedAt.Sub(rec.StartedAt)
