@@ -14,6 +14,7 @@ import (
 
 	"github.com/dtm-project/dtm"
 	"github.com/dtm-project/dtm/auth"
+	"github.com/dtm-project/dtm/cutover"
 	"github.com/dtm-project/dtm/source"
 	"github.com/dtm-project/dtm/sqlite"
 	"github.com/dtm-project/dtm/synth"
@@ -40,22 +41,26 @@ func newDemoCmd(e *env) *cobra.Command {
 		Short: "Run a whole migration on this machine: source, target, weeks of activity, and the weekend cutover",
 		Long: `Run the whole story of a migration in one process, with embedded SQLite and no
 configuration: generate a synthetic practice, start a source DTM and a target on
-loopback with real SMART Backend Services authentication between them, simulate
-weeks of practice activity in accelerated virtual time with weekly pulls, and
-reconcile the target against the source after each pull. Prints a summary
-and the dashboard URL, then keeps serving until Ctrl-C (or exits with --exit).
+loopback with real SMART Backend Services authentication between them, plan the
+cutover, take the initial extract, simulate weeks of practice activity in
+accelerated virtual time with weekly pulls (each validated, reconciled, and its
+findings raised with the source as data issues, which the source answers),
+rehearse, confirm readiness at T-14 days, and perform the weekend cutover:
+freeze, final pull, reconcile, go/no-go, go-live. Prints the story as it goes,
+a summary and the dashboard URLs, then keeps serving until Ctrl-C (or exits
+with --exit). Exit status 3 if the final reconciliation does not match.
 
 Everything it writes goes to --dir (a new temporary directory by default).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.patients < 1 || o.weeks < 1 {
-				return usageError{errors.New("--patients and --weeks must be at least 1")}
+			if o.patients < 1 || o.weeks < 4 {
+				return usageError{errors.New("--patients must be at least 1 and --weeks at least 4 (readiness is confirmed 14 days before the cutover)")}
 			}
 			return runDemo(cmd.Context(), e, o)
 		},
 	}
 	cmd.Flags().IntVar(&o.patients, "patients", 2000, "patients in the synthetic practice")
-	cmd.Flags().IntVar(&o.weeks, "weeks", 4, "weeks of simulated activity before the cutover")
+	cmd.Flags().IntVar(&o.weeks, "weeks", 4, "weeks of simulated activity before the cutover (at least 4)")
 	cmd.Flags().Uint64Var(&o.seed, "seed", 1, "seed of the synthetic practice and its activity")
 	cmd.Flags().StringVar(&o.addr, "addr", "127.0.0.1:0", "source listen address (loopback; port 0 picks a free one)")
 	cmd.Flags().StringVar(&o.dir, "dir", "", "directory for the stores and downloads (default: a new temporary directory)")
@@ -80,9 +85,19 @@ type demo struct {
 	tgt     *sqlite.DB
 	url     string
 	dashes  []string // dashboard URLs: the source's, then the target's
+	client  *target.Client
 	puller  *target.Puller
+	phases  *cutover.PhaseTimer
+	svc     *cutover.Service
+	feed    *source.Feed
 	started time.Time
+
+	lastReconcile target.ReconcileReport
 }
+
+// treeFile keeps the target's digest tree between reconciles, so that each
+// costs what the changes since the last one cost.
+func (d *demo) treeFile() string { return filepath.Join(d.dir, "target.digest-tree") }
 
 func runDemo(ctx context.Context, e *env, o demoOptions) error {
 	d := &demo{o: o, out: e.stdout, log: e.logger(), clock: newVirtualClock(demoStart), started: time.Now()}
@@ -137,6 +152,7 @@ func (d *demo) open(ctx context.Context) error {
 	if d.tgt, err = sqlite.Open(ctx, filepath.Join(d.dir, "target.db"), sqlite.Options{Clock: d.clock, Logger: quiet}); err != nil {
 		return err
 	}
+	d.svc = &cutover.Service{Store: d.tgt, State: d.tgt, Issues: d.src, Clock: d.clock, Logger: d.log}
 	return nil
 }
 
@@ -190,40 +206,6 @@ func (d *demo) console(ctx context.Context, p web.Provider) (string, error) {
 	}
 	go serve(ctx)
 	return url, nil
-}
-
-// story runs the migration: initial extract, weeks of activity with weekly
-// pulls, and the summary.
-func (d *demo) story(ctx context.Context) error {
-	d.say("Source DTM listening on %s (SMART Backend Services auth); stores in %s", d.url, d.dir)
-	d.say("Dashboards, live from now on: source %s/  target %s/", d.dashes[0], d.dashes[1])
-	if err := d.loadPractice(ctx); err != nil {
-		return err
-	}
-	if err := d.registerTarget(ctx); err != nil {
-		return err
-	}
-	d.say("Initial extract (A3): the target pulls the whole practice")
-	if _, err := d.pull(ctx); err != nil {
-		return err
-	}
-	sim, err := synth.NewSimulator(d.synthOptions(), d.o.seed, d.clock.Now())
-	if err != nil {
-		return err
-	}
-	feed := &source.Feed{Store: d.src, Practice: demoPractice, Sim: sim, Advance: d.clock.Set}
-	for week := 1; week <= d.o.weeks; week++ {
-		end := demoStart.AddDate(0, 0, 7*week)
-		st, err := feed.Run(ctx, end, time.Hour, nil)
-		if err != nil {
-			return err
-		}
-		d.say("Week %d of practice activity: %d changes in the source (%d registered patients)", week, st.Applied, sim.Registered())
-		if _, err := d.pull(ctx); err != nil {
-			return err
-		}
-	}
-	return d.summary(ctx)
 }
 
 func (d *demo) synthOptions() synth.Options {
@@ -280,8 +262,10 @@ func (d *demo) registerTarget(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.client = client
+	d.phases = &cutover.PhaseTimer{Clock: d.clock}
 	d.puller, err = target.NewPuller(target.Config{Store: d.tgt, State: d.tgt, Client: client, Validator: v,
-		WorkDir: filepath.Join(d.dir, "work"), Clock: d.clock, Logger: d.log})
+		WorkDir: filepath.Join(d.dir, "work"), Clock: d.clock, Logger: d.log, Progress: d.phases})
 	if err != nil {
 		return err
 	}
@@ -301,33 +285,4 @@ func (d *demo) pull(ctx context.Context) (target.PullResult, error) {
 		c.Received, c.Deleted, c.Applied, c.Quarantined, c.Warnings, c.Attachments,
 		time.Since(start).Seconds(), float64(c.Received)/time.Since(start).Seconds())
 	return res, nil
-}
-
-// summary prints the end state.
-func (d *demo) summary(ctx context.Context) error {
-	head, err := d.src.Head(ctx)
-	if err != nil {
-		return err
-	}
-	srcCounts, err := d.src.Counts(ctx, demoPractice, head.Seq)
-	if err != nil {
-		return err
-	}
-	thead, err := d.tgt.Head(ctx)
-	if err != nil {
-		return err
-	}
-	tgtCounts, err := d.tgt.Counts(ctx, demoPractice, thead.Seq)
-	if err != nil {
-		return err
-	}
-	var ns, nt int64
-	for _, n := range srcCounts {
-		ns += n
-	}
-	for _, n := range tgtCounts {
-		nt += n
-	}
-	d.say("Summary: source holds %d resources, target holds %d, in %.0fs of real time", ns, nt, time.Since(d.started).Seconds())
-	return nil
 }
