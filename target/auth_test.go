@@ -14,6 +14,7 @@ import (
 // Services tokens (manifests say requiresAccessToken), with
 // auth.ClientCredentials as the Authorizer.
 func TestPuller_SMART(t *testing.T) {
+	t.Parallel()
 	key, err := auth.GenerateKey(auth.ES384, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ func TestPuller_CrashChild(t *testing.T) {
 // source keeps changing, then lets one finish: the target must end equal
 // to the source, with no version applied twice (invariant 4).
 func TestPuller_Crash(t *testing.T) {
+	t.Parallel()
 	src := mustSource(t, map[bool]int{false: 6, true: 3}[raceEnabled])
 	dir := t.TempDir()
 	dbPath, work := filepath.Join(dir, "target.db"), filepath.Join(dir, "work")

@@ -78,6 +78,7 @@ func assertMigrated(tb testing.TB, src, tgt dtm.Store) {
 }
 
 func TestPuller_Pull(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	src := mustSource(t, map[bool]int{false: 10, true: 4}[raceEnabled])
 	tgt := mustOpen(t, filepath.Join(t.TempDir(), "target.db"))
@@ -129,6 +130,7 @@ func TestPuller_Pull(t *testing.T) {
 // TestPuller_ExpiredExport resumes a pull whose export the source no longer
 // knows: the puller starts a new export with the same _since and completes.
 func TestPuller_ExpiredExport(t *testing.T) {
+	t.Parallel()
 	src := mustSource(t, 2)
 	tgt := mustOpen(t, filepath.Join(t.TempDir(), "target.db"))
 	stale := dtm.PullRecord{ID: "stale", Source: src.url, Practice: testODS, Status: dtm.PullKickedOff,

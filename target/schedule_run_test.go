@@ -12,6 +12,7 @@ import (
 )
 
 func TestPuller_RunSchedule(t *testing.T) {
+	t.Parallel()
 	src := mustSource(t, 2)
 	tgt := mustOpen(t, filepath.Join(t.TempDir(), "target.db"))
 	p := pullerFor(t, src.url, tgt, t.TempDir(), false)
