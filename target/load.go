@@ -28,6 +28,10 @@ func (p *Puller) apply(ctx context.Context, rec *dtm.PullRecord) error {
 	if _, err := p.cfg.Store.CreatePractice(ctx, dtm.Practice{ODS: rec.Practice, Name: rec.Practice}); err != nil {
 		return fmt.Errorf("register practice: %w", err)
 	}
+	v, err := p.validator(ctx, rec, files)
+	if err != nil {
+		return err
+	}
 	var total int64
 	for _, f := range files {
 		if !f.Applied {
@@ -43,7 +47,7 @@ func (p *Puller) apply(ctx context.Context, rec *dtm.PullRecord) error {
 		if !f.Verified {
 			return dtm.Errorf(dtm.EInternal, "file %d of pull %s applied before it was verified", i+1, rec.ID)
 		}
-		c, err := p.applyFile(ctx, rec, f)
+		c, err := p.applyFile(ctx, rec, f, v)
 		if errors.Is(err, errCorrupt) {
 			// Fetch it again on the next attempt.
 			f.Verified = false
@@ -62,6 +66,24 @@ func (p *Puller) apply(ctx context.Context, rec *dtm.PullRecord) error {
 	return p.sumCounts(ctx, rec)
 }
 
+// validator returns the pull's validator: Config.NewValidator's with a
+// resolver over the pull's delta and the store, else Config.Validator
+// (which may be nil: no validation).
+func (p *Puller) validator(ctx context.Context, rec *dtm.PullRecord, files []dtm.PullFile) (Validator, error) {
+	if p.cfg.NewValidator == nil {
+		return p.cfg.Validator, nil
+	}
+	r, err := p.newResolver(ctx, rec, files)
+	if err != nil {
+		return nil, err
+	}
+	v, err := p.cfg.NewValidator(r.resolve)
+	if err != nil {
+		return nil, fmt.Errorf("new validator: %w", err)
+	}
+	return v, nil
+}
+
 // chunk is a run of lines of one file.
 type chunk struct {
 	first int64 // line number of lines[0]
@@ -72,7 +94,7 @@ type chunk struct {
 // store batches. It checks the file against its recorded SHA-256 and line
 // count, and that every resource received was applied, skipped or
 // quarantined (invariant 5).
-func (p *Puller) applyFile(ctx context.Context, rec *dtm.PullRecord, f dtm.PullFile) (dtm.PullCounts, error) {
+func (p *Puller) applyFile(ctx context.Context, rec *dtm.PullRecord, f dtm.PullFile, v Validator) (dtm.PullCounts, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	chunks := make(chan chunk, p.cfg.Parallel)
@@ -97,7 +119,7 @@ func (p *Puller) applyFile(ctx context.Context, rec *dtm.PullRecord, f dtm.PullF
 			for ch := range chunks {
 				d := &decoded{}
 				for i, line := range ch.lines {
-					p.decodeLine(lineRef{rec.ID, rec.Practice, f, ch.first + int64(i)}, line, d)
+					p.decodeLine(lineRef{rec.ID, rec.Practice, f, ch.first + int64(i)}, line, v, d)
 				}
 				select {
 				case results <- d:

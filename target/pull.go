@@ -46,6 +46,12 @@ type Config struct {
 	// Validator checks every resource before it is applied; nil applies
 	// everything unchecked.
 	Validator Validator
+	// NewValidator, when set, is used instead of Validator: it is called
+	// once per pull with a resolve function that reports whether a
+	// relative reference "Type/id" exists in the pull's delta or in the
+	// target store (for ukcore.Options.Resolve), so that unresolvable
+	// references quarantine the resource (T4).
+	NewValidator func(resolve func(ref string) bool) (Validator, error)
 	// WorkDir holds downloaded files until their pull completes;
 	// os.TempDir()/dtm-target when "".
 	WorkDir string

@@ -37,13 +37,16 @@ func TestPuller_Quarantine(t *testing.T) {
 	bad = regexp.MustCompile(`("system":"https://fhir.nhs.uk/Id/nhs-number","value":")\d+`).ReplaceAll(bad, []byte("${1}1234567890"))
 	corrupt := regexp.MustCompile(`"hash":"[^"]+"`).ReplaceAll(docs[0].JSON, []byte(`"hash":"AAAAAAAAAAAAAAAAAAAAAAAAAAA="`))
 	missing := regexp.MustCompile(`"url":"Binary/[^"]+"`).ReplaceAll(docs[1].JSON, []byte(`"url":"Binary/gone-1"`))
-	src.load(t, bytes.Join([][]byte{bad, corrupt, missing}, []byte("\n")))
+	obs := liveOf(t, src.db, "Observation")[0].JSON
+	orphan := regexp.MustCompile(`"id":"[^"]+"`).ReplaceAll(obs, []byte(`"id":"orphan-1"`))
+	orphan = regexp.MustCompile(`"subject":\{"reference":"Patient/[^"]+"`).ReplaceAll(orphan, []byte(`"subject":{"reference":"Patient/nobody"`))
+	src.load(t, bytes.Join([][]byte{bad, corrupt, missing, orphan}, []byte("\n")))
 
 	res, err := p.Pull(ctx, testODS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := res.Counts; c.Received != 3 || c.Applied != 2 || c.Quarantined != 1 || c.AttachmentProblems != 2 {
+	if c := res.Counts; c.Received != 4 || c.Applied != 2 || c.Quarantined != 2 || c.AttachmentProblems != 2 {
 		t.Fatalf("counts %+v", c)
 	}
 	if _, err := tgt.Get(ctx, testODS, "Patient", "bad-nhs"); dtm.ErrorCode(err) != dtm.ENotFound {
@@ -57,6 +60,7 @@ func TestPuller_Quarantine(t *testing.T) {
 		}
 		want := map[string]string{
 			dtm.QuarantineInvalid + " Patient/bad-nhs":                    "nhs-number",
+			dtm.QuarantineInvalid + " Observation/orphan-1":               "reference-unresolved",
 			dtm.QuarantineAttachment + " DocumentReference/" + docs[0].ID: "hash",
 			dtm.QuarantineAttachment + " DocumentReference/" + docs[1].ID: "missing",
 		}

@@ -215,11 +215,9 @@ func pullerAuth(tb testing.TB, srcURL string, db *sqlite.DB, workDir string, val
 	}
 	cfg := target.Config{Store: db, State: db, Client: c, WorkDir: workDir, Logger: quietLogger(), BatchSize: 500}
 	if validate {
-		v, err := ukcore.NewValidator(ukcore.Options{PracticeODS: testODS})
-		if err != nil {
-			tb.Fatal(err)
+		cfg.NewValidator = func(resolve func(string) bool) (target.Validator, error) {
+			return ukcore.NewValidator(ukcore.Options{PracticeODS: testODS, Resolve: resolve})
 		}
-		cfg.Validator = v
 	}
 	p, err := target.NewPuller(cfg)
 	if err != nil {

@@ -31,8 +31,9 @@ type lineRef struct {
 
 func (l lineRef) where() string { return l.file.URL + "#" + strconv.FormatInt(l.line, 10) }
 
-// decodeLine turns one line of a file into d, by the file's kind.
-func (p *Puller) decodeLine(l lineRef, line []byte, d *decoded) {
+// decodeLine turns one line of a file into d, by the file's kind,
+// validating resources with v (none when nil).
+func (p *Puller) decodeLine(l lineRef, line []byte, v Validator, d *decoded) {
 	switch l.file.Kind {
 	case dtm.FileDeleted:
 		p.decodeDeleted(l, line, d)
@@ -40,14 +41,14 @@ func (p *Puller) decodeLine(l lineRef, line []byte, d *decoded) {
 		d.counts.SourceErrors++
 		d.quarantine = append(d.quarantine, p.quarantine(l, dtm.QuarantineSourceError, "", "", 0, nil, line))
 	default:
-		p.decodeResource(l, line, d)
+		p.decodeResource(l, line, v, d)
 	}
 }
 
 // decodeResource validates one output resource: it becomes an upsert
 // carrying the source's version (so that the stored JSON is the source's
 // and versions never regress), or a quarantine record.
-func (p *Puller) decodeResource(l lineRef, line []byte, d *decoded) {
+func (p *Puller) decodeResource(l lineRef, line []byte, v Validator, d *decoded) {
 	d.counts.Received++
 	h, err := fhir.ParseHeader(line)
 	if err != nil {
@@ -57,8 +58,8 @@ func (p *Puller) decodeResource(l lineRef, line []byte, d *decoded) {
 		return
 	}
 	version := metaVersion(line)
-	if p.cfg.Validator != nil {
-		r := p.cfg.Validator.Validate(line)
+	if v != nil {
+		r := v.Validate(line)
 		if r.HasErrors() {
 			d.counts.Quarantined++
 			oo := r.OperationOutcome(h.ResourceType, h.ID)

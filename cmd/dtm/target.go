@@ -100,7 +100,8 @@ It checks the source's freshness (/dtm/v1/practices/{ods}/status), starts a Grou
 export with _since = the transactionTime of the last export it applied (none the
 first time: an initial extract), polls it, downloads every output, deleted and error
 file in parallel (gzip, retries, line counts and SHA-256 verified), validates every
-resource against FHIR R4 and UK Core, loads the valid ones into the target store
+resource against FHIR R4 and UK Core (references must resolve within the export or
+the target store), loads the valid ones into the target store
 with the source's versions, quarantines the invalid ones with their
 OperationOutcome, verifies every DocumentReference's attachments (size and SHA-1),
 and only then advances its checkpoint.
@@ -208,11 +209,12 @@ func newPuller(ctx context.Context, e *env, o targetPullOptions, st dtm.Store, s
 		cfg.WorkDir = defaultWorkDir(o.db)
 	}
 	if !o.noValidate {
-		v, err := ukcore.NewValidator(ukcore.Options{PracticeODS: o.practice})
-		if err != nil {
-			return nil, err
+		if _, err := ukcore.NewValidator(ukcore.Options{PracticeODS: o.practice}); err != nil {
+			return nil, err // fail before any network traffic
 		}
-		cfg.Validator = v
+		cfg.NewValidator = func(resolve func(string) bool) (target.Validator, error) {
+			return ukcore.NewValidator(ukcore.Options{PracticeODS: o.practice, Resolve: resolve})
+		}
 	}
 	if o.progress == "always" || (o.progress == "auto" && isTerminal(e.stderr)) {
 		cfg.Progress = newProgressBars(e.stderr)
