@@ -198,13 +198,19 @@ func mustOpen(tb testing.TB, path string) *sqlite.DB {
 
 // pullerFor returns a puller from src into db, with fast polling,
 // validating with ukcore when validate is set.
-func pullerFor(tb testing.TB, srcURL string, db *sqlite.DB, workDir string, validate bool) *target.Puller {
+func pullerFor(tb testing.TB, srcURL string, db targetDB, workDir string, validate bool) *target.Puller {
 	tb.Helper()
 	return pullerAuth(tb, srcURL, db, workDir, validate, nil)
 }
 
+// targetDB is a target store with its state: *sqlite.DB or *postgres.DB.
+type targetDB interface {
+	dtm.Store
+	dtm.TargetState
+}
+
 // pullerAuth is pullerFor with an Authorizer.
-func pullerAuth(tb testing.TB, srcURL string, db *sqlite.DB, workDir string, validate bool, a target.Authorizer) *target.Puller {
+func pullerAuth(tb testing.TB, srcURL string, db targetDB, workDir string, validate bool, a target.Authorizer) *target.Puller {
 	tb.Helper()
 	c, err := target.NewClient(srcURL, target.ClientOptions{
 		Logger: quietLogger(), MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
