@@ -11,12 +11,18 @@ import (
 )
 
 // TestEndToEnd is the story of issue 7 in virtual time: a practice with
-// six weeks of simulated activity is planned, pulled every six days, rehearsed,
-// confirmed ready at T-14 days with both suppliers' statements, rehearsed
-// again, and cut over on the Friday: reconcile matches and the timeline
-// shows every step with its duration.
+// six weeks of simulated activity is planned, pulled every six days,
+// rehearsed, confirmed ready at T-14 days with both suppliers' statements,
+// rehearsed again, and cut over on the Friday: reconcile matches, the
+// timeline shows every step with its duration, and the evidence report
+// shows figures for every requirement.
 func TestEndToEnd(t *testing.T) {
 	e, run := endToEnd(t)
+	t.Run("Timeline", func(t *testing.T) { testTimeline(t, e, run) })
+	t.Run("Evidence", func(t *testing.T) { testEvidence(t, e) })
+}
+
+func testTimeline(t *testing.T, e *env, run dtm.CutoverRun) {
 	if run.State != dtm.RunLive || e.outcome(run).Plan != dtm.PlanLive || !e.frozen() {
 		t.Fatalf("cutover ended %s, plan %s, frozen %v", run.State, e.outcome(run).Plan, e.frozen())
 	}

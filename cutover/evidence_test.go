@@ -49,11 +49,10 @@ func TestEvidence_Empty(t *testing.T) {
 	}
 }
 
-// TestEvidence_EndToEnd renders the report of the end-to-end story: every
-// requirement row shows figures from that run (or says plainly that none
-// were recorded), and the page opens in headless Chromium.
-func TestEvidence_EndToEnd(t *testing.T) {
-	e, _ := endToEnd(t)
+// testEvidence renders the report of the end-to-end story (TestEndToEnd):
+// every requirement row shows figures from that run (or says plainly that
+// none were recorded), and the page opens in headless Chromium.
+func testEvidence(t *testing.T, e *env) {
 	openapi, err := os.ReadFile("../docs/openapi.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +103,9 @@ func TestEvidence_EndToEnd(t *testing.T) {
 	t.Run("Chromium", func(t *testing.T) {
 		const chromium = "/usr/bin/chromium"
 		if _, err := exec.LookPath(chromium); err != nil {
+			if os.Getenv("DTM_REQUIRE_CHROMIUM") != "" {
+				t.Fatalf("DTM_REQUIRE_CHROMIUM is set but %s is missing", chromium)
+			}
 			t.Skip("no " + chromium + ": the report was not opened in a browser (apt-get install chromium to check it)")
 		}
 		shot := filepath.Join(dir, "screenshot.png")
