@@ -364,8 +364,17 @@ func (c *Client) getJSON(ctx context.Context, op, u string, withToken bool, v an
 	if resp.StatusCode != http.StatusOK {
 		return c.statusError(op, resp)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v); err != nil {
+	lr := &io.LimitedReader{R: resp.Body, N: maxJSONResponse + 1}
+	if err := json.NewDecoder(lr).Decode(v); err != nil {
+		if lr.N <= 0 {
+			return fmt.Errorf("%s: response larger than %d MiB", op, maxJSONResponse>>20)
+		}
 		return fmt.Errorf("%s: decode response: %w", op, err)
 	}
 	return nil
 }
+
+// maxJSONResponse bounds a JSON response the client decodes: the largest is
+// a digest bucket of the resources in no patient's compartment (schedules,
+// slots, practitioners), about 150 bytes each.
+const maxJSONResponse = 512 << 20
