@@ -75,8 +75,10 @@ type Config struct {
 }
 
 // Puller pulls practices from one source into the target store. It is safe
-// for concurrent use by pulls of different practices; two concurrent pulls
-// of the same practice are not supported.
+// for concurrent use by pulls of different practices. Pulls of the same
+// practice exclude each other through a lock file in the work directory
+// (on Unix): a second one, in this process or another sharing the work
+// directory, fails with an EConflict error.
 type Puller struct {
 	cfg Config
 	log *slog.Logger
@@ -149,6 +151,11 @@ func (p *Puller) Pull(ctx context.Context, practice string) (PullResult, error) 
 	if !dtm.ValidODS(practice) {
 		return PullResult{}, dtm.Errorf(dtm.EInvalid, "pull: invalid ODS code")
 	}
+	unlock, err := p.lockPractice(practice)
+	if err != nil {
+		return PullResult{}, fmt.Errorf("pull %s: %w", practice, err)
+	}
+	defer unlock()
 	res, err := p.begin(ctx, practice)
 	if err != nil {
 		return res, fmt.Errorf("pull %s: %w", practice, err)

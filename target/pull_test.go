@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/target"
 )
 
 func quietLogger() *slog.Logger {
@@ -149,4 +150,24 @@ func TestPuller_ExpiredExport(t *testing.T) {
 		t.Fatalf("stale pull %+v, %v", old, err)
 	}
 	assertMigrated(t, src.db, tgt)
+}
+
+// TestPuller_Lock refuses a second pull of a practice while one runs.
+func TestPuller_Lock(t *testing.T) {
+	t.Parallel()
+	src := mustSource(t, 1)
+	work := t.TempDir()
+	a := pullerFor(t, src.url, mustOpen(t, filepath.Join(t.TempDir(), "a.db")), work, false)
+	b := pullerFor(t, src.url, mustOpen(t, filepath.Join(t.TempDir(), "b.db")), work, false)
+	unlock, err := target.LockForTest(a, testODS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Pull(t.Context(), testODS); dtm.ErrorCode(err) != dtm.EConflict {
+		t.Fatalf("second pull: %v, want a conflict", err)
+	}
+	unlock()
+	if _, err := b.Pull(t.Context(), testODS); err != nil {
+		t.Fatal(err)
+	}
 }
