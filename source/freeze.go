@@ -11,9 +11,12 @@ import (
 //	POST /dtm/v1/practices/{ods}/freeze    stop ingest for the practice
 //	POST /dtm/v1/practices/{ods}/unfreeze  resume it (rollback)
 //
-// Both are idempotent, allowed to admin principals only, and answer with
-// the practice's Status: frozen, and the final watermark, last update and
-// transactionTime that the target's final pull must cover.
+// Both are idempotent and answer with the practice's Status: frozen, and
+// the final watermark, last update and transactionTime that the target's
+// final pull must cover. They are allowed to admins and to the clients
+// registered for the practice — the target supplier drives the cutover
+// runbook (DESIGN.md), and the freeze is what makes its final pull final;
+// the source system's own ingest client may freeze too.
 func (h *Handler) FreezeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /dtm/v1/practices/{ods}/freeze", func(w http.ResponseWriter, r *http.Request) { h.setFrozen(w, r, true) })
 	mux.HandleFunc("POST /dtm/v1/practices/{ods}/unfreeze", func(w http.ResponseWriter, r *http.Request) { h.setFrozen(w, r, false) })
@@ -22,8 +25,8 @@ func (h *Handler) FreezeRoutes(mux *http.ServeMux) {
 func (h *Handler) setFrozen(w http.ResponseWriter, r *http.Request, frozen bool) {
 	ods := r.PathValue("ods")
 	p := h.principal(r)
-	if !p.Admin {
-		h.fail(w, r, dtm.Errorf(dtm.EForbidden, "freezing a practice needs admin rights"))
+	if !p.Admin && !p.CanRead(ods) {
+		h.fail(w, r, dtm.Errorf(dtm.EForbidden, "freezing practice %s needs a client registered for it", ods))
 		return
 	}
 	if !dtm.ValidODS(ods) {

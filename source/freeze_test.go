@@ -31,10 +31,20 @@ func TestHandler_FreezeRoutes(t *testing.T) {
 	}
 	admin := dtm.Principal{Client: "ops", Practices: []string{dtm.AllPractices}, Admin: true}
 	t.Run("ErrForbidden", func(t *testing.T) {
-		for _, p := range []dtm.Principal{{Client: "tss", Practices: []string{"A81001"}}, {Client: "ingest", Ingest: true}} {
+		// Clients registered for other practices only.
+		for _, p := range []dtm.Principal{{Client: "tss", Practices: []string{"B82002"}}, {Client: "ingest", Ingest: true, Practices: []string{"B82002"}}} {
 			if rec, _ := do(t, p, "/dtm/v1/practices/A81001/freeze"); rec.Code != http.StatusForbidden {
 				t.Errorf("%s: status %d, want 403", p.Client, rec.Code)
 			}
+		}
+	})
+	t.Run("OK/TargetOfThePractice", func(t *testing.T) {
+		tss := dtm.Principal{Client: "tss", Practices: []string{"A81001"}}
+		if rec, st := do(t, tss, "/dtm/v1/practices/A81001/freeze"); rec.Code != http.StatusOK || !st.Frozen {
+			t.Fatalf("freeze by the practice's target: %d frozen %v", rec.Code, st.Frozen)
+		}
+		if rec, st := do(t, tss, "/dtm/v1/practices/A81001/unfreeze"); rec.Code != http.StatusOK || st.Frozen {
+			t.Fatalf("unfreeze by the practice's target: %d frozen %v", rec.Code, st.Frozen)
 		}
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -308,8 +309,9 @@ then it waits for "dtm cutover decide". Every step is timed, attributed (--by) a
 saved when it starts and ends: if the command is killed or loses its connection,
 run it again and it resumes where it stopped.
 
-Reconciliation reads the source store given by --source-db until the source's
-digest protocol (issue 6) is wired in.`
+Reconciliation compares digest trees with the source over its API (as "dtm target
+reconcile" does); in a test environment where the source store is reachable,
+--source-db compares the two journals directly instead.`
 	if mode == dtm.RunRehearsal {
 		use, short, long = "rehearse", "Rehearse the cutover: every step without freezing the source, timed", `Run the same runbook as "dtm cutover run" without freezing the source, going live
 or deciding, to measure every step. The timings feed the readiness prediction and
@@ -333,7 +335,7 @@ the evidence report (A4). Rehearse as often as needed before the cutover.`
 func (o *cutoverRunOptions) addFlags(cmd *cobra.Command) {
 	o.pull.addFlags(cmd.Flags())
 	cmd.Flags().Lookup("source").Usage = "the source DTM's base URL (default: the plan's)"
-	cmd.Flags().StringVar(&o.sourceDB, "source-db", "", "the source store, when reachable from here (test environments): used to reconcile")
+	cmd.Flags().StringVar(&o.sourceDB, "source-db", "", "the source store, when reachable from here (test environments): reconcile journal to journal instead of over the API")
 	cmd.Flags().StringVar(&o.by, "by", cutoverBy(), "who runs the steps (recorded with every step)")
 }
 
@@ -473,7 +475,8 @@ func newCutoverRunner(ctx context.Context, e *env, o cutoverRunOptions, st cutov
 		return nil, nil, err
 	}
 	r := &cutover.Runner{Store: st, State: st, Puller: puller, Freezer: freezer, Phases: phases,
-		Clock: dtm.SystemClock{}, Logger: log, By: o.by}
+		Clock: dtm.SystemClock{}, Logger: log, By: o.by,
+		Reconciler: digestReconciler(client, st, st, dtm.SystemClock{}, filepath.Join(cfg.WorkDir, "digest-tree"))}
 	closer := func() {}
 	if o.sourceDB != "" {
 		src, err := store.Open(ctx, o.sourceDB, nil, log)

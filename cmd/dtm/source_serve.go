@@ -205,6 +205,7 @@ func newSourceServer(st dtm.Store, clock dtm.Clock, log *slog.Logger, baseURL st
 	ctl := &source.Handler{Store: st, Ingester: &source.Ingester{Journal: st, Logger: log}, Clock: clock, Logger: log}
 	ctl.Routes(mux)
 	ctl.IssueRoutes(mux)
+	ctl.FreezeRoutes(mux)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		source.NewFreshnessCollector(st, clock))
