@@ -15,6 +15,15 @@ type Principal struct {
 	Ingest bool
 	// Admin may manage practices, clients and cutover state.
 	Admin bool
+	// Types are the resource types the caller may read (per-type scopes
+	// such as system/Patient.rs); nil means every type.
+	Types []string
+}
+
+// CanReadType reports whether the principal's scopes allow reading the
+// resource type.
+func (p Principal) CanReadType(typ string) bool {
+	return p.Types == nil || slices.Contains(p.Types, typ)
 }
 
 // AllPractices in Principal.Practices grants every practice (auth off).

@@ -62,7 +62,11 @@ func (s *Server) Authenticate(ctx context.Context, authorization string) (dtm.Pr
 	case !now.Before(t.ExpiresAt):
 		return dtm.Principal{}, dtm.Errorf(dtm.EUnauthorized, "the access token has expired")
 	}
-	return dtm.Principal{Client: t.Client, Practices: t.Practices, Ingest: t.Ingest}, nil
+	p := dtm.Principal{Client: t.Client, Practices: t.Practices, Ingest: t.Ingest}
+	if !t.Ingest {
+		p.Types = ScopeTypes(t.Scopes)
+	}
+	return p, nil
 }
 
 // errNoToken is Authenticate's error for a request without credentials.

@@ -15,6 +15,10 @@ import (
 // otherwise the decoded content with its contentType, Content-Length, a
 // strong ETag (the resource's content hash) and Range support.
 func (s *Server) handleBinary(w http.ResponseWriter, r *http.Request) {
+	if !s.caller(r).CanReadType("Binary") {
+		s.fail(w, r, dtm.Errorf(dtm.EForbidden, "the access token's scopes do not allow reading Binary"))
+		return
+	}
 	c, err := s.findBinary(r)
 	if err != nil {
 		s.fail(w, r, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/dtm-project/dtm"
@@ -35,6 +36,9 @@ func (s *Server) kickoff(w http.ResponseWriter, r *http.Request, kind string) er
 	principal := s.caller(r)
 	practices, err := s.exportPractices(ctx, principal, kind, r.PathValue("ods"))
 	if err != nil {
+		return err
+	}
+	if p.Types, err = scopedTypes(principal, p.Types); err != nil {
 		return err
 	}
 	active, err := s.cfg.Jobs.ActiveJobs(ctx, principal.Client)
@@ -136,3 +140,24 @@ func (s *Server) pin(ctx context.Context, p exportParams) (since int64, until dt
 
 // statusURL is the absolute status URL of a job.
 func (s *Server) statusURL(id string) string { return s.cfg.BaseURL + "/fhir/_export/" + id }
+
+// scopedTypes narrows the requested _type to what the caller's scopes
+// allow: with per-type scopes, no _type means the allowed types, and a
+// requested type outside them is refused.
+func scopedTypes(p dtm.Principal, requested []string) ([]string, error) {
+	if p.Types == nil {
+		return requested, nil
+	}
+	if len(p.Types) == 0 {
+		return nil, dtm.Errorf(dtm.EForbidden, "the access token's scopes allow no resource type")
+	}
+	if len(requested) == 0 {
+		return slices.Clone(p.Types), nil
+	}
+	for _, t := range requested {
+		if !p.CanReadType(t) {
+			return nil, dtm.Errorf(dtm.EForbidden, "the access token's scopes do not allow reading %s", t)
+		}
+	}
+	return requested, nil
+}

@@ -52,8 +52,11 @@ func startSmartSource(t *testing.T) *smartSource {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateClient(ctx, dtm.Client{ID: "target-1", Name: "Target supplier", JWKS: string(jwks), Practices: []string{"A81001"}, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"target-1", "target-patients-only"} {
+		if _, err := st.CreateClient(ctx, dtm.Client{ID: id, Name: "Target supplier", JWKS: string(jwks), Practices: []string{"A81001"},
+			AgreedRetrievalsPer24h: 2, AgreedBy: "test", AgreedAt: time.Now(), CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	hs := httptest.NewUnstartedServer(nil)
 	url := "http://" + hs.Listener.Addr().String()
@@ -137,10 +140,13 @@ func TestSourceServe_SMART(t *testing.T) {
 	if resp, body := call(t, "GET", manifest.Output[0].URL, token); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"p-A81001"`) || strings.Contains(string(body), "B82002") {
 		t.Errorf("file download: %d %s, want only A81001's patient", resp.StatusCode, body)
 	}
-	// The default agreement is one retrieval per practice per 24 hours (S7).
+	// The agreement is two retrievals per practice per 24 hours (S7).
+	if resp, body := call(t, "GET", kickoff, token); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("second kick-off within 24 h: %d %s; want 202 (agreed)", resp.StatusCode, body)
+	}
 	resp, body = call(t, "GET", kickoff, token)
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "per 24 h") {
-		t.Errorf("second kick-off within 24 h: %d Retry-After %q %s; want 429 naming the agreement", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "agreed by test") {
+		t.Errorf("third kick-off within 24 h: %d Retry-After %q %s; want 429 naming the agreement", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	events, err := s.store.AuditEvents(context.Background(), dtm.AuditQuery{Client: "target-1"})
 	if err != nil {
@@ -153,6 +159,48 @@ func TestSourceServe_SMART(t *testing.T) {
 	for _, want := range []string{"token/success", "kickoff/success", "kickoff/denied", "status/success", "download/success"} {
 		if !seen[want] {
 			t.Errorf("audit log lacks a %s event; has %v", want, seen)
+		}
+	}
+}
+
+func TestSourceServe_PerTypeScopes(t *testing.T) {
+	s := startSmartSource(t)
+	creds := *s.creds
+	creds.ClientID, creds.Scope = "target-patients-only", "system/Patient.rs"
+	token, err := creds.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := call(t, "GET", s.url+"/fhir/Group/A81001/$export?_type=Observation", token); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("kick-off for a type outside the scopes: %d %s, want 403", resp.StatusCode, body)
+	}
+	if resp, _ := call(t, "GET", s.url+"/fhir/Binary/x", token); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("Binary read without a Binary scope: %d, want 403", resp.StatusCode)
+	}
+	resp, body := call(t, "GET", s.url+"/fhir/Group/A81001/$export", token)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("kick-off: %d %s", resp.StatusCode, body)
+	}
+	status := resp.Header.Get("Content-Location")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, body = call(t, "GET", status, token)
+		if resp.StatusCode == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+	}
+	var m struct {
+		Request string
+		Output  []struct{ Type string }
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Output) == 0 {
+		t.Fatalf("export under system/Patient.rs has no output: %s", body)
+	}
+	for _, o := range m.Output {
+		if o.Type != "Patient" {
+			t.Errorf("export under system/Patient.rs has a %s file", o.Type)
 		}
 	}
 }
