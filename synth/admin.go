@@ -190,7 +190,7 @@ func (g *pgen) allergies() {
 
 func (g *pgen) allergy(c concept, category string, reaction bool) {
 	r := g.r
-	t := workingTime(r, randTime(r, g.histStart, g.end))
+	t := minTime(workingTime(r, randTime(r, g.histStart, g.end)), g.end) // recorded by now, never after
 	ref := "AllergyIntolerance/" + g.id("alg")
 	e := g.b.start()
 	e.header("AllergyIntolerance", idOf(ref), t, false)

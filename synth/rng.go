@@ -72,15 +72,17 @@ func randTime(r *rand.Rand, from, to time.Time) time.Time {
 	return from.Add(time.Duration(r.Int64N(int64(d)))).Truncate(time.Second)
 }
 
-// workingTime moves t to a plausible surgery time on the same or next
+// workingTime moves t to a plausible surgery time on the same or previous
 // weekday, between 08:00 and 18:30 UTC, on a 5- or 10-minute boundary.
 func workingTime(r *rand.Rand, t time.Time) time.Time {
 	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	// A weekend moves back to the Friday, never forward: a time drawn
+	// before the practice's base time must stay before it.
 	switch d.Weekday() {
 	case time.Saturday:
-		d = d.AddDate(0, 0, 2)
+		d = d.AddDate(0, 0, -1)
 	case time.Sunday:
-		d = d.AddDate(0, 0, 1)
+		d = d.AddDate(0, 0, -2)
 	}
 	mins := 8*60 + 10*r.IntN(62) // 08:00 .. 18:10
 	return d.Add(time.Duration(mins) * time.Minute)
