@@ -165,8 +165,8 @@ func TestSourceServe_SMART(t *testing.T) {
 
 func TestSourceServe_PerTypeScopes(t *testing.T) {
 	s := startSmartSource(t)
-	creds := *s.creds
-	creds.ClientID, creds.Scope = "target-patients-only", "system/Patient.rs"
+	creds := &auth.ClientCredentials{TokenURL: s.creds.TokenURL, ClientID: "target-patients-only", Key: s.creds.Key,
+		KeyID: s.creds.KeyID, Scope: "system/Patient.rs"}
 	token, err := creds.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
