@@ -86,11 +86,15 @@ func (s *Simulator) consult(g *pgen, t time.Time) {
 			active = append(active, &g.conds[i])
 		}
 	}
+	// The consultation began half an hour before it is committed, so that
+	// nothing it records (its Provenance and AuditEvent come 20 minutes
+	// after its start) is dated after the change reaches the source.
+	began := t.Add(-30 * time.Minute)
 	if len(active) > 0 && chance(g.r, 0.4) {
-		g.review(t, pick(g.r, active))
+		g.review(began, pick(g.r, active))
 		return
 	}
-	g.acute(t, g.ageAt(t))
+	g.acute(began, g.ageAt(began))
 }
 
 // prescribe issues a repeat prescription, or an acute one for patients
