@@ -91,8 +91,6 @@ type demo struct {
 	svc     *cutover.Service
 	feed    *source.Feed
 	started time.Time
-
-	lastReconcile target.ReconcileReport
 }
 
 // treeFile keeps the target's digest tree between reconciles, so that each

@@ -127,7 +127,6 @@ func (d *demo) pullAndReconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	d.lastReconcile = rep
 	d.say("Reconciled: %s — source %d resources, target %d, root %.12s…", rep.Result, rep.SourceDigest.Total, rep.TargetDigest.Total, rep.SourceDigest.Root)
 	return nil
 }
