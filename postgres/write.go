@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/internal/batch"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -26,12 +27,12 @@ const chunkSize = 250
 // strictly increase with seq. Content hashes are computed on other
 // goroutines, starting before the lock is taken.
 func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (dtm.Commit, error) {
-	ps, err := check(writes)
+	ps, err := batch.Check(writes)
 	if err != nil {
 		return dtm.Commit{}, err
 	}
-	h := startHashing(ps, chunkSize)
-	defer h.halt()
+	h := batch.StartHashing(ps, chunkSize)
+	defer h.Halt()
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
@@ -45,24 +46,24 @@ func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (d
 		return dtm.Commit{}, err
 	}
 	us := max(db.clock.Now().UnixMicro(), toMicros(head.Time)+1)
-	res, err := applyChunks(ctx, &txWriter{tx: tx, practice: practice, us: us}, ps, h, head.Seq, fromMicros(us))
+	res, err := batch.ApplyChunks(ctx, &txWriter{tx: tx, practice: practice, us: us}, ps, h, head.Seq, fromMicros(us))
 	if err != nil {
 		if dtm.ErrorCode(err) == dtm.EInvalid {
 			return dtm.Commit{}, err
 		}
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
 	}
-	if res.applied == 0 {
-		return dtm.Commit{Snapshot: head, Skipped: res.skipped}, nil
+	if res.Applied == 0 {
+		return dtm.Commit{Snapshot: head, Skipped: res.Skipped}, nil
 	}
-	commit := dtm.Snapshot{Seq: head.Seq + int64(res.applied), Time: fromMicros(us)}
-	if err := finish(ctx, tx, practice, commit, res.live); err != nil {
+	commit := dtm.Snapshot{Seq: head.Seq + int64(res.Applied), Time: fromMicros(us)}
+	if err := finish(ctx, tx, practice, commit, res.Live); err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: commit: %w", err)
 	}
-	return dtm.Commit{Snapshot: commit, Applied: res.applied, Skipped: res.skipped}, nil
+	return dtm.Commit{Snapshot: commit, Applied: res.Applied, Skipped: res.Skipped}, nil
 }
 
 // checkWritable returns ENotFound for an unknown practice and EFrozen for a
@@ -81,17 +82,17 @@ func checkWritable(ctx context.Context, tx pgx.Tx, practice string) error {
 	return nil
 }
 
-// txWriter is the journalWriter of one Apply transaction.
+// txWriter is the batch.Writer of one Apply transaction.
 type txWriter struct {
 	tx       pgx.Tx
 	practice string
 	us       int64 // commit time
 }
 
-func (w *txWriter) states(ctx context.Context, keys []key) (map[key]state, error) {
+func (w *txWriter) States(ctx context.Context, keys []batch.Key) (map[batch.Key]batch.State, error) {
 	types, ids := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
-		types[i], ids[i] = k.typ, k.id
+		types[i], ids[i] = k.Type, k.ID
 	}
 	rows, err := w.tx.Query(ctx, `SELECT r.type, r.id, s.version, s.op, s.hash, s.patient
 		FROM unnest($2::text[], $3::text[]) AS r(type, id)
@@ -101,32 +102,32 @@ func (w *txWriter) states(ctx context.Context, keys []key) (map[key]state, error
 	if err != nil {
 		return nil, err
 	}
-	cur := make(map[key]state, len(keys))
-	var k key
-	var st state
+	cur := make(map[batch.Key]batch.State, len(keys))
+	var k batch.Key
+	var st batch.State
 	var op int16
-	_, err = pgx.ForEachRow(rows, []any{&k.typ, &k.id, &st.version, &op, &st.hash, &st.patient}, func() error {
-		st.op = dtm.Op(op)
+	_, err = pgx.ForEachRow(rows, []any{&k.Type, &k.ID, &st.Version, &op, &st.Hash, &st.Patient}, func() error {
+		st.Op = dtm.Op(op)
 		cur[k] = st
 		return nil
 	})
 	return cur, err
 }
 
-// journalCols are the columns insert copies.
+// journalCols are the columns Insert copies.
 var journalCols = []string{"seq", "practice", "type", "id", "version", "op", "commit_us", "patient", "member", "hash", "json"}
 
-func (w *txWriter) insert(ctx context.Context, rows []row) error {
+func (w *txWriter) Insert(ctx context.Context, rows []batch.Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		r := rows[i]
 		var js []byte
-		if r.op == dtm.OpUpsert {
-			js = r.json
+		if r.Op == dtm.OpUpsert {
+			js = r.JSON
 		}
-		return []any{r.seq, w.practice, r.typ, r.id, r.version, int16(r.op), w.us, r.patient, r.member, r.hash, js}, nil
+		return []any{r.Seq, w.practice, r.Type, r.ID, r.Version, int16(r.Op), w.us, r.Patient, r.Member, r.Hash, js}, nil
 	})
 	n, err := w.tx.CopyFrom(ctx, pgx.Identifier{"journal"}, journalCols, src)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/internal/batch"
 )
 
 // chunkSize is how many writes Apply plans and inserts at a time (one INSERT
@@ -29,12 +30,12 @@ const journalColumns = 11
 // commit order and commit times strictly increase with seq. Content hashes
 // are computed on other goroutines, starting before the lock is taken.
 func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (dtm.Commit, error) {
-	ps, err := check(writes)
+	ps, err := batch.Check(writes)
 	if err != nil {
 		return dtm.Commit{}, err
 	}
-	h := startHashing(ps, chunkSize)
-	defer h.halt()
+	h := batch.StartHashing(ps, chunkSize)
+	defer h.Halt()
 	tx, err := db.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the store-wide write lock
 	if err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
@@ -50,24 +51,24 @@ func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (d
 	us := max(db.clock.Now().UnixMicro(), toMicros(head.Time)+1)
 	jw := &txWriter{tx: tx, practice: practice, us: us}
 	defer jw.close()
-	res, err := applyChunks(ctx, jw, ps, h, head.Seq, fromMicros(us))
+	res, err := batch.ApplyChunks(ctx, jw, ps, h, head.Seq, fromMicros(us))
 	if err != nil {
 		if dtm.ErrorCode(err) == dtm.EInvalid {
 			return dtm.Commit{}, err
 		}
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
 	}
-	if res.applied == 0 {
-		return dtm.Commit{Snapshot: head, Skipped: res.skipped}, nil
+	if res.Applied == 0 {
+		return dtm.Commit{Snapshot: head, Skipped: res.Skipped}, nil
 	}
-	commit := dtm.Snapshot{Seq: head.Seq + int64(res.applied), Time: fromMicros(us)}
-	if err := finish(ctx, tx, practice, commit, res.live); err != nil {
+	commit := dtm.Snapshot{Seq: head.Seq + int64(res.Applied), Time: fromMicros(us)}
+	if err := finish(ctx, tx, practice, commit, res.Live); err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return dtm.Commit{}, fmt.Errorf("apply: commit: %w", err)
 	}
-	return dtm.Commit{Snapshot: commit, Applied: res.applied, Skipped: res.skipped}, nil
+	return dtm.Commit{Snapshot: commit, Applied: res.Applied, Skipped: res.Skipped}, nil
 }
 
 // checkWritable returns ENotFound for an unknown practice and EFrozen for a
@@ -86,7 +87,7 @@ func checkWritable(ctx context.Context, tx *sql.Tx, practice string) error {
 	return nil
 }
 
-// txWriter is the journalWriter of one Apply transaction.
+// txWriter is the batch.Writer of one Apply transaction.
 type txWriter struct {
 	tx       *sql.Tx
 	practice string
@@ -101,15 +102,15 @@ func (w *txWriter) close() {
 	}
 }
 
-// states looks the keys up with one statement per resource type: for each
+// States looks the keys up with one statement per resource type: for each
 // id, SQLite's max() picks the row with the highest seq, and the other bare
 // columns come from that row.
-func (w *txWriter) states(ctx context.Context, keys []key) (map[key]state, error) {
+func (w *txWriter) States(ctx context.Context, keys []batch.Key) (map[batch.Key]batch.State, error) {
 	byType := make(map[string][]any)
 	for _, k := range keys {
-		byType[k.typ] = append(byType[k.typ], k.id)
+		byType[k.Type] = append(byType[k.Type], k.ID)
 	}
-	cur := make(map[key]state, len(keys))
+	cur := make(map[batch.Key]batch.State, len(keys))
 	for typ, ids := range byType {
 		rows, err := w.tx.QueryContext(ctx, statesSQL(len(ids)), append([]any{w.practice, typ}, ids...)...)
 		if err != nil {
@@ -118,12 +119,12 @@ func (w *txWriter) states(ctx context.Context, keys []key) (map[key]state, error
 		for rows.Next() {
 			var id string
 			var seq int64
-			var st state
-			if err := rows.Scan(&id, &seq, &st.version, &st.op, &st.hash, &st.patient); err != nil {
+			var st batch.State
+			if err := rows.Scan(&id, &seq, &st.Version, &st.Op, &st.Hash, &st.Patient); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			cur[key{typ, id}] = st
+			cur[batch.Key{Type: typ, ID: id}] = st
 		}
 		if err := rows.Close(); err != nil {
 			return nil, err
@@ -135,17 +136,17 @@ func (w *txWriter) states(ctx context.Context, keys []key) (map[key]state, error
 	return cur, nil
 }
 
-func (w *txWriter) insert(ctx context.Context, rows []row) error {
+func (w *txWriter) Insert(ctx context.Context, rows []batch.Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	w.args = w.args[:0]
 	for _, r := range rows {
 		var js any
-		if r.op == dtm.OpUpsert {
-			js = r.json
+		if r.Op == dtm.OpUpsert {
+			js = r.JSON
 		}
-		w.args = append(w.args, r.seq, w.practice, r.typ, r.id, r.version, int64(r.op), w.us, r.patient, r.member, r.hash, js)
+		w.args = append(w.args, r.Seq, w.practice, r.Type, r.ID, r.Version, int64(r.Op), w.us, r.Patient, r.Member, r.Hash, js)
 	}
 	if len(rows) != chunkSize {
 		_, err := w.tx.ExecContext(ctx, insertSQL(len(rows)), w.args...)

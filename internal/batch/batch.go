@@ -1,7 +1,9 @@
-package postgres
-
-// This file is the database-independent half of Apply. sqlite/apply.go is
-// a copy of it: keep the two identical (TestApplyCopy checks).
+// Package batch is the database-independent half of Store.Apply, shared by
+// the sqlite and postgres stores: it validates a batch of writes, hashes
+// their content on background goroutines, decides which writes change
+// anything (the skip rules of dtm.Journal.Apply), numbers and stamps the
+// applied ones, and hands them to the store's Writer chunk by chunk.
+package batch
 
 import (
 	"context"
@@ -13,41 +15,41 @@ import (
 	"github.com/dtm-project/dtm/fhir"
 )
 
-// prepared is a validated write with its content hash.
-type prepared struct {
+// Prepared is a validated write with its content hash (set by the Hasher).
+type Prepared struct {
 	dtm.Write
 	hash string
 }
 
-// key names one resource of a practice.
-type key struct{ typ, id string }
+// Key names one resource of a practice.
+type Key struct{ Type, ID string }
 
-// state is what Apply needs of a resource's latest journal row.
-type state struct {
-	version int64
-	op      dtm.Op
-	hash    string
-	patient string
+// State is what Apply needs of a resource's latest journal row.
+type State struct {
+	Version int64
+	Op      dtm.Op
+	Hash    string
+	Patient string
 }
 
-// row is one journal row to insert.
-type row struct {
-	seq     int64
-	typ, id string
-	version int64
-	op      dtm.Op
-	patient string
-	member  bool
-	hash    string
-	json    []byte
-	keep    bool // JSON stored exactly as given (the write had a Version)
+// Row is one journal row to insert.
+type Row struct {
+	Seq      int64
+	Type, ID string
+	Version  int64
+	Op       dtm.Op
+	Patient  string
+	Member   bool
+	Hash     string
+	JSON     []byte
+	Keep     bool // JSON stored exactly as given (the write had a Version)
 }
 
-// check validates the shape of every write before any lock is taken. It
+// Check validates the shape of every write before any lock is taken. It
 // returns an EInvalid error naming the first malformed write by index (never
 // by content: that may be patient data). JSON is checked while hashing.
-func check(writes []dtm.Write) ([]prepared, error) {
-	ps := make([]prepared, len(writes))
+func Check(writes []dtm.Write) ([]Prepared, error) {
+	ps := make([]Prepared, len(writes))
 	for i, w := range writes {
 		switch {
 		case w.Type == "":
@@ -69,11 +71,11 @@ func check(writes []dtm.Write) ([]prepared, error) {
 	return ps, nil
 }
 
-// hasher computes the content hashes of a batch's upserts on background
+// Hasher computes the content hashes of a batch's upserts on background
 // goroutines, chunk by chunk in order, so that hashing later chunks
 // overlaps with writing earlier ones.
-type hasher struct {
-	ps    []prepared
+type Hasher struct {
+	ps    []Prepared
 	chunk int
 	done  []chan struct{} // done[c] is closed when chunk c is hashed
 	errs  []error         // errs[c] is chunk c's first error
@@ -81,11 +83,11 @@ type hasher struct {
 	stop  atomic.Bool
 }
 
-// startHashing starts hashing ps in chunks of size chunk. Small batches are
-// hashed at once on the calling goroutine. Call stop when done waiting.
-func startHashing(ps []prepared, chunk int) *hasher {
+// StartHashing starts hashing ps in chunks of size chunk. Small batches are
+// hashed at once on the calling goroutine. Call Halt when done waiting.
+func StartHashing(ps []Prepared, chunk int) *Hasher {
 	n := (len(ps) + chunk - 1) / chunk
-	h := &hasher{ps: ps, chunk: chunk, done: make([]chan struct{}, n), errs: make([]error, n)}
+	h := &Hasher{ps: ps, chunk: chunk, done: make([]chan struct{}, n), errs: make([]error, n)}
 	for c := range h.done {
 		h.done[c] = make(chan struct{})
 	}
@@ -100,7 +102,7 @@ func startHashing(ps []prepared, chunk int) *hasher {
 }
 
 // work hashes chunks until none is left or stop is called.
-func (h *hasher) work() {
+func (h *Hasher) work() {
 	for !h.stop.Load() {
 		c := int(h.next.Add(1) - 1)
 		if c >= len(h.done) {
@@ -123,7 +125,7 @@ func (h *hasher) work() {
 }
 
 // wait returns when chunk c is hashed, with its error.
-func (h *hasher) wait(ctx context.Context, c int) error {
+func (h *Hasher) wait(ctx context.Context, c int) error {
 	select {
 	case <-h.done[c]:
 		return h.errs[c]
@@ -132,34 +134,34 @@ func (h *hasher) wait(ctx context.Context, c int) error {
 	}
 }
 
-// halt makes the workers stop after their current chunk.
-func (h *hasher) halt() { h.stop.Store(true) }
+// Halt makes the workers stop after their current chunk.
+func (h *Hasher) Halt() { h.stop.Store(true) }
 
-// journalWriter is the database half of Apply, inside its transaction.
-type journalWriter interface {
-	// states returns the latest journal row of each resource of keys that
+// Writer is the database half of Apply, inside its transaction.
+type Writer interface {
+	// States returns the latest journal row of each resource of keys that
 	// has one.
-	states(ctx context.Context, keys []key) (map[key]state, error)
-	// insert appends rows to the journal.
-	insert(ctx context.Context, rows []row) error
+	States(ctx context.Context, keys []Key) (map[Key]State, error)
+	// Insert appends rows to the journal.
+	Insert(ctx context.Context, rows []Row) error
 }
 
-// batchResult is what applyChunks did.
-type batchResult struct {
-	applied, skipped int
-	live             map[string]int64 // change in live resources per type
+// Result is what ApplyChunks did.
+type Result struct {
+	Applied, Skipped int
+	Live             map[string]int64 // change in live resources per type
 }
 
-// applyChunks plans, stamps (with commit time t) and inserts the writes ps
+// ApplyChunks plans, stamps (with commit time t) and inserts the writes ps
 // chunk by chunk, numbering applied writes from head+1, while h hashes
 // later chunks and a goroutine stamps the chunk before the one being
 // planned. It must run inside the store's commit lock.
-func applyChunks(ctx context.Context, jw journalWriter, ps []prepared, h *hasher, head int64, t time.Time) (batchResult, error) {
-	res := batchResult{live: make(map[string]int64)}
-	cur := make(map[key]state)
-	looked := make(map[key]bool)
+func ApplyChunks(ctx context.Context, jw Writer, ps []Prepared, h *Hasher, head int64, t time.Time) (Result, error) {
+	res := Result{Live: make(map[string]int64)}
+	cur := make(map[Key]State)
+	looked := make(map[Key]bool)
 	type stamped struct {
-		rows []row
+		rows []Row
 		done chan error
 	}
 	var pending *stamped // the previous chunk, being stamped
@@ -172,32 +174,32 @@ func applyChunks(ctx context.Context, jw journalWriter, ps []prepared, h *hasher
 		if err := <-p.done; err != nil {
 			return err
 		}
-		return jw.insert(ctx, p.rows)
+		return jw.Insert(ctx, p.rows)
 	}
 	for c := range h.done {
 		if err := h.wait(ctx, c); err != nil {
-			return batchResult{}, err
+			return Result{}, err
 		}
 		chunk := ps[c*h.chunk : min(len(ps), (c+1)*h.chunk)]
-		var keys []key
+		var keys []Key
 		for _, w := range chunk {
-			if k := (key{w.Type, w.ID}); !looked[k] {
+			if k := (Key{w.Type, w.ID}); !looked[k] {
 				looked[k] = true
 				keys = append(keys, k)
 			}
 		}
 		if len(keys) > 0 {
-			found, err := jw.states(ctx, keys)
+			found, err := jw.States(ctx, keys)
 			if err != nil {
-				return batchResult{}, err
+				return Result{}, err
 			}
 			for k, st := range found {
 				cur[k] = st
 			}
 		}
-		rows, skipped := plan(chunk, cur, head+int64(res.applied)+1, res.live)
-		res.applied += len(rows)
-		res.skipped += skipped
+		rows, skipped := plan(chunk, cur, head+int64(res.Applied)+1, res.Live)
+		res.Applied += len(rows)
+		res.Skipped += skipped
 		s := &stamped{rows: rows, done: make(chan error, 1)}
 		if len(h.done) == 1 {
 			s.done <- stamp(rows, t)
@@ -205,12 +207,12 @@ func applyChunks(ctx context.Context, jw journalWriter, ps []prepared, h *hasher
 			go func() { s.done <- stamp(rows, t) }()
 		}
 		if err := flush(); err != nil {
-			return batchResult{}, err
+			return Result{}, err
 		}
 		pending = s
 	}
 	if err := flush(); err != nil {
-		return batchResult{}, err
+		return Result{}, err
 	}
 	return res, nil
 }
@@ -223,56 +225,56 @@ func applyChunks(ctx context.Context, jw journalWriter, ps []prepared, h *hasher
 // to the same resource sees the earlier one's result. It returns the rows to
 // insert (JSON not yet stamped) and the number skipped, and adds the change
 // in live resources per type to live.
-func plan(ps []prepared, cur map[key]state, next int64, live map[string]int64) (rows []row, skipped int) {
+func plan(ps []Prepared, cur map[Key]State, next int64, live map[string]int64) (rows []Row, skipped int) {
 	for _, w := range ps {
-		k := key{w.Type, w.ID}
+		k := Key{w.Type, w.ID}
 		st, exists := cur[k]
-		isLive := exists && st.op == dtm.OpUpsert
+		isLive := exists && st.Op == dtm.OpUpsert
 		switch {
-		case w.Version != 0 && exists && st.version >= w.Version,
+		case w.Version != 0 && exists && st.Version >= w.Version,
 			w.Op == dtm.OpDelete && !isLive,
-			w.Op == dtm.OpUpsert && w.Version == 0 && isLive && st.hash == w.hash:
+			w.Op == dtm.OpUpsert && w.Version == 0 && isLive && st.Hash == w.hash:
 			skipped++
 			continue
 		}
 		version := w.Version
 		if version == 0 {
-			version = st.version + 1
+			version = st.Version + 1
 		}
-		r := row{
-			seq: next + int64(len(rows)), typ: w.Type, id: w.ID, version: version, op: w.Op,
-			patient: w.Patient, member: w.Member, hash: w.hash, json: w.JSON, keep: w.Version != 0,
+		r := Row{
+			Seq: next + int64(len(rows)), Type: w.Type, ID: w.ID, Version: version, Op: w.Op,
+			Patient: w.Patient, Member: w.Member, Hash: w.hash, JSON: w.JSON, Keep: w.Version != 0,
 		}
-		if r.patient == "" && w.Type == "Patient" {
-			r.patient = w.ID // a Patient is in its own compartment
+		if r.Patient == "" && w.Type == "Patient" {
+			r.Patient = w.ID // a Patient is in its own compartment
 		}
 		if w.Op == dtm.OpDelete {
-			r.member = false
-			if r.patient == "" {
-				r.patient = st.patient // a tombstone stays in its compartment
+			r.Member = false
+			if r.Patient == "" {
+				r.Patient = st.Patient // a tombstone stays in its compartment
 			}
 			live[w.Type]--
 		} else if !isLive {
 			live[w.Type]++
 		}
 		rows = append(rows, r)
-		cur[k] = state{version: version, op: w.Op, hash: r.hash, patient: r.patient}
+		cur[k] = State{Version: version, Op: w.Op, Hash: r.Hash, Patient: r.Patient}
 	}
 	return rows, skipped
 }
 
 // stamp sets meta.versionId and meta.lastUpdated to each upsert row's
 // version and t, except on rows whose JSON is kept as given.
-func stamp(rows []row, t time.Time) error {
+func stamp(rows []Row, t time.Time) error {
 	for i := range rows {
-		if rows[i].op != dtm.OpUpsert || rows[i].keep {
+		if rows[i].Op != dtm.OpUpsert || rows[i].Keep {
 			continue
 		}
-		b, err := fhir.StampMeta(rows[i].json, rows[i].version, t)
+		b, err := fhir.StampMeta(rows[i].JSON, rows[i].Version, t)
 		if err != nil {
-			return dtm.Errorf(dtm.EInvalid, "write of %s: invalid resource json", rows[i].typ)
+			return dtm.Errorf(dtm.EInvalid, "write of %s: invalid resource json", rows[i].Type)
 		}
-		rows[i].json = b
+		rows[i].JSON = b
 	}
 	return nil
 }
