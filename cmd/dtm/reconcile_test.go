@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/dtm-project/dtm/auth"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -66,7 +67,7 @@ func startIssueSource(t *testing.T) (url, invalid string) {
 	bs := bulk.NewServer(bulk.Config{Journal: db, Practices: db, Jobs: db, BaseURL: srv.URL, Logger: slog.New(slog.DiscardHandler),
 		Caller: func(r *http.Request) (string, []string) { return "", []string{dtm.AllPractices} }})
 	mux.Handle("/fhir/", bs.Handler())
-	srv.Config.Handler = allowAll(mux)
+	srv.Config.Handler = auth.AllowAll(mux)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { bs.Run(ctx); close(done) }()

@@ -157,7 +157,7 @@ func listenConsole(ctx context.Context, log *slog.Logger, addr string, dash *web
 	log.Info("dashboard", "url", url+"/")
 	idle := func(ctx context.Context) error { <-ctx.Done(); return nil }
 	return url, func(ctx context.Context) error {
-		return serveHTTP(ctx, log, ln, allowAll(mux), &tls.Config{}, url, nil, idle)
+		return serveHTTP(ctx, log, ln, auth.AllowAll(mux), &tls.Config{}, url, nil, idle)
 	}, nil
 }
 
@@ -228,10 +228,6 @@ func newSourceServer(st dtm.Store, clock dtm.Clock, log *slog.Logger, baseURL st
 	}
 	return s, nil
 }
-
-// allowAll marks every request as coming from a principal with full rights:
-// the --auth none mode.
-func allowAll(next http.Handler) http.Handler { return auth.AllowAll(next) }
 
 // serveHTTP serves handler on ln (TLS when cert and key are given) and runs
 // background alongside, until ctx is done; then it shuts down gracefully.
