@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/dtm-project/dtm/auth"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/auth"
 	"github.com/dtm-project/dtm/bulk"
 	"github.com/dtm-project/dtm/fhir"
 	"github.com/dtm-project/dtm/source"
