@@ -31,6 +31,17 @@ type migration struct {
 	sql     string
 }
 
+// schemaVersionKey carries OpenAtVersion's last schema version to migrate.
+type schemaVersionKey struct{}
+
+// OpenAtVersion is Open, except that it applies no migration numbered above
+// version: it leaves the store as a binary of that schema version would.
+// It is a test hook, for upgrade tests that populate an old schema and then
+// Open it normally; a store opened this way must not be used otherwise.
+func OpenAtVersion(ctx context.Context, url string, opts Options, version int) (*DB, error) {
+	return Open(context.WithValue(ctx, schemaVersionKey{}, version), url, opts)
+}
+
 // migrations returns the embedded migrations sorted by version. It returns an
 // error for a file not named NNNN_name.sql or for a duplicated number.
 func migrations(fsys fs.FS) ([]migration, error) {
@@ -88,9 +99,13 @@ func (db *DB) migrate(ctx context.Context) error {
 		if n := len(ms); n > 0 && current > ms[n-1].version {
 			return fmt.Errorf("database schema version %d is newer than this binary's %d", current, ms[n-1].version)
 		}
+		limit, _ := ctx.Value(schemaVersionKey{}).(int)
 		for _, m := range ms {
 			if m.version <= current {
 				continue
+			}
+			if limit > 0 && m.version > limit {
+				break
 			}
 			// The simple protocol runs a file of several statements.
 			if _, err := tx.Exec(ctx, m.sql, pgx.QueryExecModeSimpleProtocol); err != nil {

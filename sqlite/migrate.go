@@ -25,6 +25,17 @@ type migration struct {
 	sql     string
 }
 
+// schemaVersionKey carries OpenAtVersion's last schema version to migrate.
+type schemaVersionKey struct{}
+
+// OpenAtVersion is Open, except that it applies no migration numbered above
+// version: it leaves the store as a binary of that schema version would.
+// It is a test hook, for upgrade tests that populate an old schema and then
+// Open it normally; a store opened this way must not be used otherwise.
+func OpenAtVersion(ctx context.Context, path string, opts Options, version int) (*DB, error) {
+	return Open(context.WithValue(ctx, schemaVersionKey{}, version), path, opts)
+}
+
 // migrations returns the embedded migrations sorted by version. It returns an
 // error for a file not named NNNN_name.sql or for a duplicated number.
 func migrations(fsys fs.FS) ([]migration, error) {
@@ -82,9 +93,13 @@ func (db *DB) migrate(ctx context.Context) error {
 	if n := len(ms); n > 0 && current > ms[n-1].version {
 		return fmt.Errorf("database schema version %d is newer than this binary's %d", current, ms[n-1].version)
 	}
+	limit, _ := ctx.Value(schemaVersionKey{}).(int)
 	for _, m := range ms {
 		if m.version <= current {
 			continue
+		}
+		if limit > 0 && m.version > limit {
+			break
 		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
@@ -96,4 +111,16 @@ func (db *DB) migrate(ctx context.Context) error {
 		db.logger.Info("schema migrated", "version", m.version, "name", m.name)
 	}
 	return tx.Commit()
+}
+
+// WriterPragma runs "PRAGMA " + pragma on the store's one writer connection,
+// which every write uses, and returns its error. It is a fault-injection
+// hook for tests: "max_page_count = N" fills the database as a full disk
+// would (writes then fail with SQLITE_FULL), "query_only = ON" makes it
+// read-only. The setting lasts until changed or the store is closed.
+func (db *DB) WriterPragma(ctx context.Context, pragma string) error {
+	if _, err := db.w.ExecContext(ctx, "PRAGMA "+pragma); err != nil {
+		return fmt.Errorf("pragma: %w", err)
+	}
+	return nil
 }
