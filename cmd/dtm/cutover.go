@@ -17,6 +17,7 @@ import (
 	"github.com/dtm-project/dtm/target"
 	"github.com/dtm-project/dtm/ukcore"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func init() { subcommands = append(subcommands, newCutoverCmd) }
@@ -84,16 +85,27 @@ func openSourceStore(ctx context.Context, dsn string, log *slog.Logger) (dtm.Sto
 	return src, func() { src.Close() }, nil
 }
 
-// withSourceIssues makes svc read data issues from the source store, when
-// there is one that keeps them; otherwise the issues check says that no
-// evidence was available (the target's own store holds none).
-func withSourceIssues(svc *cutover.Service, src dtm.Store) {
-	if il, ok := src.(cutover.IssueLister); ok {
+// withSourceIssues makes svc read the practice's data issues from the
+// source store, when given, or else over the source's API (sourceIssues);
+// the target's own store holds none.
+func withSourceIssues(ctx context.Context, e *env, svc *cutover.Service, o issuesOptions, src dtm.Store, practice string) {
+	planSource := ""
+	if plan, err := cutover.ActivePlan(ctx, svc.Store, practice); err == nil {
+		planSource = plan.SourceURL
+	}
+	if il := sourceIssues(ctx, e, o, src, practice, planSource); il != nil {
 		svc.Issues = il
 	}
 }
 
-const sourceDBUsage = "the source store, when reachable from here (test environments): its data issue log"
+const sourceDBUsage = "the source store, when reachable from here (test environments): its data issue log, instead of the source's API"
+
+// addIssueSourceFlags registers --source and the credentials used to read
+// the data issue log over the source's API.
+func addIssueSourceFlags(fs *pflag.FlagSet, o *issuesOptions) {
+	fs.StringVar(&o.source, "source", "", "the source DTM's base URL, for its data issue log (default: the plan's)")
+	o.addAccessFlags(fs)
+}
 
 // cutoverBy names the operator: the OS user.
 func cutoverBy() string {
@@ -171,6 +183,7 @@ func printCutoverPlan(w io.Writer, p dtm.Plan) {
 
 func newCutoverReadinessCmd(e *env) *cobra.Command {
 	var db, practice, sourceDB string
+	var issues issuesOptions
 	var days int
 	var asJSON bool
 	var maxRate float64
@@ -205,7 +218,7 @@ Exit status 3 when a check blocks.`,
 			defer closeSrc()
 			svc := newCutoverService(st, log, days)
 			svc.Options.MaxErrorRate = maxRate
-			withSourceIssues(svc, src)
+			withSourceIssues(ctx, e, svc, issues, src, practice)
 			rep, err := svc.Readiness(ctx, practice)
 			if err != nil {
 				return err
@@ -227,11 +240,13 @@ Exit status 3 when a check blocks.`,
 	cmd.Flags().Float64Var(&maxRate, "max-error-rate", 0.01, "share of received resources that may be quarantined")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write the report as JSON")
 	cmd.Flags().StringVar(&sourceDB, "source-db", "", sourceDBUsage)
+	addIssueSourceFlags(cmd.Flags(), &issues)
 	return cmd
 }
 
 func newCutoverConfirmCmd(e *env) *cobra.Command {
 	var db, sourceDB string
+	var issues issuesOptions
 	var req cutover.ConfirmRequest
 	cmd := &cobra.Command{
 		Use:   "confirm --db URL --practice ODS --role target|source-statement|target-statement --name NAME --position ROLE --organisation ORG",
@@ -263,7 +278,7 @@ readiness check blocks (the report is printed).`,
 			}
 			defer closeSrc()
 			svc := newCutoverService(st, log, 0)
-			withSourceIssues(svc, src)
+			withSourceIssues(ctx, e, svc, issues, src, req.Practice)
 			c, rep, err := svc.Confirm(ctx, req)
 			if err != nil {
 				if len(rep.Checks) > 0 && !rep.Ready {
@@ -284,6 +299,7 @@ readiness check blocks (the report is printed).`,
 	cmd.Flags().StringVar(&req.Organisation, "organisation", "", "the organisation they sign for")
 	cmd.Flags().StringVar(&req.Statement, "statement", "", "the statement text (default: the standard wording)")
 	cmd.Flags().StringVar(&sourceDB, "source-db", "", sourceDBUsage)
+	addIssueSourceFlags(cmd.Flags(), &issues)
 	return cmd
 }
 

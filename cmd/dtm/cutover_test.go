@@ -137,9 +137,23 @@ func TestCutover_CLI(t *testing.T) {
 			t.Fatalf("exit %d\n%s", code, out)
 		}
 	})
+	// Without --source-db, readiness and the evidence report read the data
+	// issue log over the source's API at the plan's URL: an open error issue
+	// raised there must block readiness and appear in the report.
+	code, out := dtmRun(t, "issues", "raise", "--source", base, "--practice", "A81001", "--severity", "error",
+		"--category", "validation", "--rule", "test-rule-over-api", "--title", "raised over the API", "--resource", "Patient/p1")
+	if code != exitOK {
+		t.Fatalf("raise: exit %d\n%s", code, out)
+	}
+	t.Run("ReadinessReadsIssuesOverAPI", func(t *testing.T) {
+		code, out := dtmRun(t, append([]string{"cutover", "readiness"}, common...)...)
+		if code != exitFindings || !strings.Contains(out, "1 error or fatal data issues are not closed") {
+			t.Fatalf("exit %d\n%s", code, out)
+		}
+	})
 	t.Run("ReportEvidence", func(t *testing.T) {
 		out := filepath.Join(dir, "evidence")
-		code, text := dtmRun(t, "report", "evidence", "--db", db, "--source-db", "sqlite:"+srcPath, "--out", out,
+		code, text := dtmRun(t, "report", "evidence", "--db", db, "--out", out,
 			"--openapi", "../../docs/openapi.yaml", "--pdf", "never")
 		if code != exitOK || !strings.Contains(text, "index.html") || !strings.Contains(text, "requirements:") {
 			t.Fatalf("exit %d\n%s", code, text)
@@ -147,6 +161,9 @@ func TestCutover_CLI(t *testing.T) {
 		page, err := os.ReadFile(filepath.Join(out, "index.html"))
 		if err != nil || !bytes.Contains(page, []byte(`data-req="A4"`)) || !bytes.Contains(page, []byte("FHIR 4.0.1")) {
 			t.Fatalf("report: %v", err)
+		}
+		if !bytes.Contains(page, []byte("test-rule-over-api")) {
+			t.Error("the report lacks the data issue raised over the API")
 		}
 	})
 	t.Run("Status", func(t *testing.T) {

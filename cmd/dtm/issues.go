@@ -31,14 +31,20 @@ type issuesOptions struct {
 func (o *issuesOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.source, "source", "", "the source DTM's base URL")
 	fs.StringVar(&o.practice, "practice", "", "ODS code of the practice")
+	o.addAccessFlags(fs)
+	fs.StringVar(&o.actor, "actor", "", "the person acting, recorded with the client id")
+	fs.StringVar(&o.output, "output", "text", "output: text or json")
+}
+
+// addAccessFlags registers the flags that say how to reach and
+// authenticate to the source, for commands that only read its issues.
+func (o *issuesOptions) addAccessFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.clientID, "client-id", "", "client id registered at the source (SMART Backend Services)")
 	fs.StringVar(&o.keyFile, "key", "", "private key file (PEM) for --client-id")
 	fs.StringVar(&o.kid, "kid", "", "key id in the registered JWKS (default: the key's thumbprint)")
 	fs.StringVar(&o.alg, "alg", "", "ES384, RS384 or RS512 (default from the key)")
 	fs.StringVar(&o.scope, "scope", "system/*.rs", "scope to request (the source supplier's ingest client: dtm/ingest)")
 	fs.StringVar(&o.caFile, "ca-cert", "", "trust this CA certificate (PEM) too")
-	fs.StringVar(&o.actor, "actor", "", "the person acting, recorded with the client id")
-	fs.StringVar(&o.output, "output", "text", "output: text or json")
 	fs.DurationVar(&o.minBackoff, "min-backoff", 500*time.Millisecond, "first retry delay")
 	fs.DurationVar(&o.maxBackoff, "max-backoff", 30*time.Second, "longest retry delay")
 	fs.DurationVar(&o.maxRA, "max-retry-after", 10*time.Minute, "longest Retry-After honoured")

@@ -32,6 +32,7 @@ type reportEvidenceOptions struct {
 	db, out, practice, openapi, source, sourceDB string
 	pdf                                          string
 	days                                         int
+	access                                       issuesOptions // credentials for the source's issue log
 }
 
 func newReportEvidenceCmd(e *env) *cobra.Command {
@@ -67,7 +68,8 @@ The report holds no patient data.`,
 	cmd.Flags().StringVar(&o.practice, "practice", "", "ODS code (default: the one practice with a cutover plan)")
 	cmd.Flags().StringVar(&o.openapi, "openapi", "docs/openapi.yaml", "the OpenAPI document to summarise")
 	cmd.Flags().StringVar(&o.source, "source", "", "the source's base URL for its CapabilityStatement (default: the plan's)")
-	cmd.Flags().StringVar(&o.sourceDB, "source-db", "", "the source store, when reachable from here: its data issue and audit logs")
+	cmd.Flags().StringVar(&o.sourceDB, "source-db", "", "the source store, when reachable from here: its data issue and audit logs (default: the issue log over the source's API)")
+	o.access.addAccessFlags(cmd.Flags())
 	cmd.Flags().StringVar(&o.pdf, "pdf", "auto", "print a PDF with Chromium: auto (when installed), always or never")
 	cmd.Flags().IntVar(&o.days, "days", 28, "the readiness assessment's period, when none was signed")
 	return cmd
@@ -91,9 +93,6 @@ func runReportEvidence(ctx context.Context, e *env, o reportEvidenceOptions) err
 	defer closeSrc()
 	in := cutover.EvidenceInput{Practice: practice, Store: st, State: st, Journal: st, Now: time.Now(),
 		Options: cutover.Options{Days: o.days}}
-	if il, ok := src.(cutover.IssueLister); ok {
-		in.Issues = il
-	}
 	if al, ok := src.(dtm.AuditLog); ok {
 		in.Audit = al
 	}
@@ -106,6 +105,9 @@ func runReportEvidence(ctx context.Context, e *env, o reportEvidenceOptions) err
 			source = plan.SourceURL
 		}
 	}
+	access := o.access
+	access.source = source
+	in.Issues = sourceIssues(ctx, e, access, src, practice, "")
 	if source != "" {
 		in.CapabilitySource = strings.TrimRight(source, "/") + "/fhir/metadata"
 		if in.Capability, err = fetchCapability(ctx, in.CapabilitySource); err != nil {
