@@ -52,16 +52,31 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), nhs: newNHSIndex(cfg.Store)}
-	s.mux.HandleFunc("GET /fhir/metadata", s.metadata)
-	s.mux.HandleFunc("GET /fhir/{type}/{id}", s.read)
-	s.mux.HandleFunc("GET /fhir/Patient/{id}/$everything", s.everything)
-	s.mux.HandleFunc("GET /fhir/{type}", s.search)
-	s.mux.HandleFunc("GET /dtm/v1/target/practices/{ods}", s.status)
-	s.mux.HandleFunc("GET /dtm/v1/target/practices/{ods}/quarantine", s.quarantine)
+	for _, rt := range s.routes() {
+		s.mux.HandleFunc(rt.method+" "+rt.pattern, rt.handler)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, dtm.Errorf(dtm.ENotFound, "no such endpoint (this server is read-only)"))
 	})
 	return s
+}
+
+// route is one endpoint of the Server; docs/openapi-target.yaml documents
+// each (a test keeps the two in step).
+type route struct {
+	method, pattern string
+	handler         http.HandlerFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/fhir/metadata", s.metadata},
+		{"GET", "/fhir/{type}/{id}", s.read},
+		{"GET", "/fhir/Patient/{id}/$everything", s.everything},
+		{"GET", "/fhir/{type}", s.search},
+		{"GET", "/dtm/v1/target/practices/{ods}", s.status},
+		{"GET", "/dtm/v1/target/practices/{ods}/quarantine", s.quarantine},
+	}
 }
 
 // Handler returns the server's HTTP handler.
