@@ -19,6 +19,11 @@ const (
 	chartTop    = 12
 	chartBottom = 28 // room for the x labels
 	lagCapHours = 48 // lag above this is drawn at the top
+
+	// The target's copy lags by up to a pull interval: its chart reaches
+	// past the 7-day line of T2, and caps at 9 days.
+	retrieveHours     = float64(dtm.RetrieveWithin / time.Hour)
+	targetLagCapHours = 9 * 24
 )
 
 // chart is an SVG chart ready for the template: every coordinate is
@@ -68,8 +73,9 @@ func newChart(id, title string) chart {
 }
 
 // lagChart draws the lag history (hours) up to now against the 6 h and
-// 12 h lines.
-func lagChart(id string, history []Point, now time.Time) chart {
+// 12 h lines of the source (S3), or for the target's copy, against the
+// 7-day line of its weekly pulls (T2).
+func lagChart(id string, history []Point, now time.Time, target bool) chart {
 	c := newChart(id, "Freshness lag over time")
 	if len(history) == 0 {
 		c.Empty = "No lag history recorded yet."
@@ -88,6 +94,9 @@ func lagChart(id string, history []Point, now time.Time) chart {
 		peak = math.Max(peak, p.Value)
 	}
 	top := math.Min(math.Max(14, math.Ceil(peak/2)*2+2), lagCapHours)
+	if target {
+		top = math.Min(math.Max(retrieveHours+12, math.Ceil(peak/12)*12+12), targetLagCapHours)
+	}
 	c.Clipped = peak > top
 	x := func(t time.Time) float64 {
 		return c.Plot.X + c.Plot.W*float64(t.Sub(from))/float64(to.Sub(from))
@@ -103,7 +112,7 @@ func lagChart(id string, history []Point, now time.Time) chart {
 	c.Points = pts.String()
 	lp := history[len(history)-1]
 	c.Last = &[2]float64{x(lp.At), y(lp.Value)}
-	step := niceStep(top, 7, []float64{1, 2, 3, 6, 12, 24})
+	step := niceStep(top, 7, []float64{1, 2, 3, 6, 12, 24, 48})
 	for h := 0.0; h <= top+1e-9; h += step {
 		c.YTicks = append(c.YTicks, tick{y(h), strconv.FormatFloat(h, 'f', -1, 64) + " h"})
 	}
@@ -111,10 +120,14 @@ func lagChart(id string, history []Point, now time.Time) chart {
 		{y(dtm.FreshWarnAfter.Hours()), "6 h: warning", "warn"},
 		{y(dtm.FreshBreachAfter.Hours()), "12 h: breach", "breach"},
 	}
+	against := "against the 6 h warning and 12 h breach lines"
+	if target {
+		c.Lines = []hline{{y(retrieveHours), "7 days: weekly pull (T2)", "breach"}}
+		against = "against the 7-day line of weekly pulls (T2)"
+	}
 	c.XTicks = timeTicks(from, to, x)
 	c.Desc = "Lag in hours from " + fmtTime(from).Text + " to " + fmtTime(to).Text +
-		", against the 6 h warning and 12 h breach lines. Latest " + fmtHours(last) +
-		", highest " + fmtHours(peak) + "."
+		", " + against + ". Latest " + fmtHours(last) + ", highest " + fmtHours(peak) + "."
 	if c.Clipped {
 		c.Desc += " Values above " + fmtHours(top) + " are drawn at the top."
 	}

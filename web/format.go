@@ -95,7 +95,18 @@ type badge struct {
 }
 
 // freshnessBadge describes a freshness state.
-func freshnessBadge(state string) badge {
+func freshnessBadge(state string, target bool) badge {
+	if target { // the target's copy is judged by T2 (see FreshnessView)
+		switch state {
+		case dtm.FreshOK:
+			return badge{"ok", "OK (pulled within 7 days)"}
+		case dtm.FreshWarning:
+			return badge{"warning", "Warning: a pull is due, or the source was behind"}
+		case dtm.FreshBreach:
+			return badge{"breach", "Breach: no pull within 7 days"}
+		}
+		return badge{"neutral", "Unknown"}
+	}
 	switch state {
 	case dtm.FreshOK:
 		return badge{"ok", "OK (within 6 h)"}

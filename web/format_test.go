@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,16 +60,27 @@ func TestFmtDays(t *testing.T) {
 
 func TestLagChart(t *testing.T) {
 	t.Run("Clipped", func(t *testing.T) {
-		c := lagChart("x", []Point{{fixedNow.Add(-time.Hour), 100}, {fixedNow, 1}}, fixedNow)
+		c := lagChart("x", []Point{{fixedNow.Add(-time.Hour), 100}, {fixedNow, 1}}, fixedNow, false)
 		if !c.Clipped || c.YTicks[len(c.YTicks)-1].Label != "48 h" {
 			t.Errorf("a 100 h lag: clipped %v, top tick %+v; want clipped at 48 h", c.Clipped, c.YTicks[len(c.YTicks)-1])
+		}
+	})
+	t.Run("TargetWeekly", func(t *testing.T) {
+		// The target's copy lags by days between weekly pulls: its chart
+		// shows them against the 7-day line of T2, not clipped at 48 h.
+		c := lagChart("x", []Point{{fixedNow.Add(-6 * 24 * time.Hour), 2}, {fixedNow, 146}}, fixedNow, true)
+		if c.Clipped || len(c.Lines) != 1 || !strings.Contains(c.Lines[0].Label, "7 days") {
+			t.Errorf("clipped %v, lines %+v; want one 7-day line and no clipping", c.Clipped, c.Lines)
+		}
+		if !strings.Contains(c.Desc, "T2") {
+			t.Errorf("description %q does not name T2", c.Desc)
 		}
 	})
 	t.Run("AcrossDST", func(t *testing.T) {
 		// The clocks go back at 02:00 BST on Sunday 25 October 2026.
 		from := time.Date(2026, 10, 23, 0, 0, 0, 0, time.UTC)
 		now := from.Add(5 * 24 * time.Hour)
-		c := lagChart("x", []Point{{from, 1}, {now, 2}}, now)
+		c := lagChart("x", []Point{{from, 1}, {now, 2}}, now, false)
 		for _, tk := range c.XTicks {
 			if tk.Label[0] < 'A' || tk.Label[0] > 'Z' {
 				t.Errorf("day tick %q is not a day name", tk.Label)

@@ -49,17 +49,17 @@ func TestHandler_Page(t *testing.T) {
 			">Freshness of the target's copy</h3>", ">Changes per day</h3>", ">Pulls</h3>",
 			">Validation findings by rule</h3>", ">Open data issues</h3>", ">Reconciliation</h3>", ">Cutover</h3>",
 			// figures, formatted
-			"A81001 — Riverside Surgery", "123,456", "7 h 00 min", "Warning: over 6 h behind",
+			"A81001 — Riverside Surgery", "123,456", "7 h 00 min", "Warning: a pull is due, or the source was behind",
 			"Tue 13 Oct 2026, 03:30 BST", // last updated, London time
 			"1 h 35 min", "1.5 days", "5,000", "source unavailable",
 			"nhs-number-check-digit", "NHS numbers fail the check digit", "2 d 2 h", "Overdue",
 			"Match", "123,459",
 			"10 d 6 h to the window start", "Fri 23 Oct 2026, 17:00 BST", "Mon 26 Oct 2026, 08:00 GMT", "Confirmed",
 			"2 of 4 steps", `<progress id="p-A81001-progress" max="4" value="2">`,
-			// the lag chart, its limits and its table alternative
-			"6 h: warning", "12 h: breach", "Lag history as a table (49 points)",
+			// the lag chart, its limit (T2 on the target) and its table alternative
+			"7 days: weekly pull (T2)", "Lag history as a table (49 points)",
 			// the empty practice
-			"Breach: over 12 h behind", "Not recorded yet.",
+			"Breach: no pull within 7 days", "Not recorded yet.",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("page lacks %q", want)
@@ -67,6 +67,17 @@ func TestHandler_Page(t *testing.T) {
 		}
 		if strings.Contains(body, "NaN") || strings.Contains(body, "Inf") {
 			t.Error("page has NaN or Inf coordinates")
+		}
+	})
+	t.Run("SourceLimits", func(t *testing.T) {
+		// The source's freshness is judged by S3's 6 h and 12 h limits.
+		d := testDashboard(fixedNow, 5000)
+		d.Role = RoleSource
+		_, body := get(t, NewHandler(fixed(d), Options{}), context.Background(), "/")
+		for _, want := range []string{"Warning: over 6 h behind", "6 h: warning", "12 h: breach", "Breach: over 12 h behind"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("source page lacks %q", want)
+			}
 		}
 	})
 	t.Run("Empty", func(t *testing.T) {

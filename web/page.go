@@ -169,12 +169,12 @@ func buildPractice(v PracticeView, target bool, now time.Time) practicePage {
 		pp.Heading = v.ODS + " — " + v.Name
 	}
 	f := v.Freshness
-	pp.Fresh, pp.Lag = freshnessBadge(f.State), fmtDuration(f.Lag)
+	pp.Fresh, pp.Lag = freshnessBadge(f.State, target), fmtDuration(f.Lag)
 	if f.LastUpdated.IsZero() && f.Watermark.IsZero() {
 		pp.Lag = "never updated"
 	}
 	pp.Updated, pp.Watermark = fmtTime(f.LastUpdated), fmtTime(f.Watermark)
-	pp.LagChart = lagChart(id+"-lag", f.History, now)
+	pp.LagChart = lagChart(id+"-lag", f.History, now, target)
 	for _, pt := range f.History {
 		pp.LagHistory = append(pp.LagHistory, pointRow{fmtTime(pt.At), fmtHours(pt.Value)})
 	}

@@ -61,7 +61,11 @@ type FreshnessView struct {
 	// sent.
 	Watermark time.Time
 	Lag       time.Duration // now minus the later of the two
-	State     string        // dtm.FreshOK, FreshWarning or FreshBreach
+	// State is dtm.FreshOK, FreshWarning or FreshBreach: on the source, the
+	// lag against the 6 h and 12 h limits (S3); on the target, whose copy
+	// is refreshed by pulls, whether it pulled within 7 days (T2) and the
+	// source was fresh at that pull (T3).
+	State string
 	// History is the lag over time, oldest first: Value in hours. The
 	// chart draws it against the 6 h and 12 h lines.
 	History []Point

@@ -160,9 +160,26 @@ func targetFreshness(pulls []dtm.PullRecord, now time.Time) web.FreshnessView {
 		events = append(events, asOfEvent{at: p.FinishedAt, asOf: laterOf(p.TransactionTime, p.SourceWatermark)})
 	}
 	slices.SortFunc(events, func(a, b asOfEvent) int { return a.at.Compare(b.at) })
-	lag, state := dtm.Freshness(dtm.Practice{LastUpdated: last.TransactionTime, Watermark: last.SourceWatermark}, now)
-	return web.FreshnessView{LastUpdated: last.TransactionTime, Watermark: last.SourceWatermark, Lag: lag, State: state,
-		History: lagHistory(events, now)}
+	lag, _ := dtm.Freshness(dtm.Practice{LastUpdated: last.TransactionTime, Watermark: last.SourceWatermark}, now)
+	return web.FreshnessView{LastUpdated: last.TransactionTime, Watermark: last.SourceWatermark, Lag: lag,
+		State: targetCopyState(last, now), History: lagHistory(events, now)}
+}
+
+// targetCopyState judges the target's copy by what the target must do —
+// retrieve at least weekly (T2) — and by the source's freshness it
+// recorded at the last pull (T3), not by the source's 6 h and 12 h limits
+// (S3), which a copy refreshed by weekly pulls is not meant to meet
+// between pulls. A pull due within a day, or a source that was behind at
+// the last pull, is a warning; no pull within 7 days is a breach.
+func targetCopyState(last dtm.PullRecord, now time.Time) string {
+	since := now.Sub(last.FinishedAt)
+	switch {
+	case last.ID == "" || since > dtm.RetrieveWithin:
+		return dtm.FreshBreach
+	case since > dtm.RetrieveWithin-24*time.Hour, last.SourceFreshness == dtm.FreshWarning, last.SourceFreshness == dtm.FreshBreach:
+		return dtm.FreshWarning
+	}
+	return dtm.FreshOK
 }
 
 // pullsView summarises the practice's pulls (newest first) for T1 and T2.

@@ -324,3 +324,28 @@ func TestSourceDashboard_NoAudit(t *testing.T) {
 		t.Errorf("a practice never updated: %+v, changes %+v", p.Freshness, p.Changes)
 	}
 }
+
+// TestTargetCopyState: the target's copy is judged by weekly pulls (T2)
+// and the source's freshness at the last pull (T3), never by the source's
+// 6 h and 12 h limits, which it does not meet between weekly pulls.
+func TestTargetCopyState(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	pull := func(ago time.Duration, source string) dtm.PullRecord {
+		return dtm.PullRecord{ID: "p", FinishedAt: now.Add(-ago), SourceFreshness: source}
+	}
+	for _, c := range []struct {
+		name string
+		last dtm.PullRecord
+		want string
+	}{
+		{"never pulled", dtm.PullRecord{}, dtm.FreshBreach},
+		{"three days ago", pull(72*time.Hour, dtm.FreshOK), dtm.FreshOK},
+		{"six and a half days ago: a pull is due", pull(156*time.Hour, dtm.FreshOK), dtm.FreshWarning},
+		{"eight days ago", pull(192*time.Hour, dtm.FreshOK), dtm.FreshBreach},
+		{"source behind at the pull", pull(time.Hour, dtm.FreshBreach), dtm.FreshWarning},
+	} {
+		if got := targetCopyState(c.last, now); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
