@@ -27,6 +27,7 @@ func (p *Puller) download(ctx context.Context, rec *dtm.PullRecord, m *Manifest)
 		return fmt.Errorf("work dir: %w", err)
 	}
 	var todo []int
+	totals := map[string]int64{}
 	for i, f := range files {
 		if f.Applied {
 			continue
@@ -37,8 +38,9 @@ func (p *Puller) download(ctx context.Context, rec *dtm.PullRecord, m *Manifest)
 			}
 		}
 		todo = append(todo, i)
+		totals[progressType(f)]++
 	}
-	p.cfg.Progress.Start("download", int64(len(todo)))
+	p.startTypes("download", int64(len(todo)), totals)
 	defer p.cfg.Progress.Done("download")
 	var mu sync.Mutex // serialises SaveFile calls
 	err = forEach(ctx, len(todo), p.cfg.Parallel, func(ctx context.Context, j int) error {
@@ -52,7 +54,7 @@ func (p *Puller) download(ctx context.Context, rec *dtm.PullRecord, m *Manifest)
 		if err := p.cfg.State.SaveFile(ctx, f); err != nil {
 			return fmt.Errorf("save file record: %w", err)
 		}
-		p.cfg.Progress.Add("download", f.Type, 1)
+		p.cfg.Progress.Add("download", progressType(f), 1)
 		return nil
 	})
 	if err != nil {

@@ -33,12 +33,14 @@ func (p *Puller) apply(ctx context.Context, rec *dtm.PullRecord) error {
 		return err
 	}
 	var total int64
+	totals := map[string]int64{}
 	for _, f := range files {
 		if !f.Applied {
 			total += f.Lines
+			totals[progressType(f)] += f.Lines
 		}
 	}
-	p.cfg.Progress.Start("apply", total)
+	p.startTypes("apply", total, totals)
 	defer p.cfg.Progress.Done("apply")
 	for i, f := range files {
 		if f.Applied {
@@ -227,7 +229,7 @@ func (p *Puller) commit(ctx context.Context, rec *dtm.PullRecord, f dtm.PullFile
 			return fmt.Errorf("quarantine: %w", err)
 		}
 	}
-	p.cfg.Progress.Add("apply", f.Type, d.counts.Received+d.counts.SourceErrors)
+	p.cfg.Progress.Add("apply", progressType(f), d.counts.Received+d.counts.SourceErrors)
 	return ctx.Err()
 }
 
@@ -254,6 +256,18 @@ func (p *Puller) rejected(rec *dtm.PullRecord, w dtm.Write, err error) dtm.Quara
 		Version: w.Version, JSON: w.JSON, At: p.cfg.Clock.Now(),
 		Outcome: outcome("error", "processing", "target store refused the write: "+dtm.ErrorMessage(err)),
 	}
+}
+
+// progressType labels a file's progress: its resource type, or
+// "(deleted)" or "(errors)" for the files of those kinds.
+func progressType(f dtm.PullFile) string {
+	switch f.Kind {
+	case dtm.FileDeleted:
+		return "(deleted)"
+	case dtm.FileError:
+		return "(errors)"
+	}
+	return f.Type
 }
 
 // sumCounts sets the pull's counts to the sum over its files.

@@ -34,6 +34,21 @@ type Progress interface {
 	Done(phase string)
 }
 
+// TypeProgress is implemented by a Progress that draws a bar per resource
+// type: the puller then calls StartTypes right after Start, with the
+// phase's expected total per type.
+type TypeProgress interface {
+	StartTypes(phase string, totals map[string]int64)
+}
+
+// startTypes starts a phase, with per-type totals for a TypeProgress.
+func (p *Puller) startTypes(phase string, total int64, totals map[string]int64) {
+	p.cfg.Progress.Start(phase, total)
+	if tp, ok := p.cfg.Progress.(TypeProgress); ok {
+		tp.StartTypes(phase, totals)
+	}
+}
+
 // Config configures a Puller. Store, State and Client are required.
 type Config struct {
 	// Store is the target store the resources are loaded into.
@@ -72,6 +87,11 @@ type Config struct {
 	// MaxAttachmentBytes bounds one attachment fetched from the source
 	// (64 MiB when 0).
 	MaxAttachmentBytes int64
+	// Sinks receive every applied export, in order, before the checkpoint
+	// advances (see Sink). The target store is loaded whether or not there
+	// are sinks: it keeps the pulls, quarantine and checkpoints, and
+	// validation resolves references against it.
+	Sinks []Sink
 }
 
 // Puller pulls practices from one source into the target store. It is safe
@@ -141,9 +161,9 @@ type PullResult struct {
 // source: it checks the source's freshness, starts (or resumes) an export
 // since the last checkpoint, downloads and verifies every file, validates
 // and applies every resource (quarantining the invalid), verifies the
-// practice's attachments, and only then advances the checkpoint
-// (invariant 4). Killed at any moment and run again, it resumes the same
-// export and reaches the same final state.
+// practice's attachments, delivers the export to every sink, and only
+// then advances the checkpoint (invariant 4). Killed at any moment and
+// run again, it resumes the same export and reaches the same final state.
 //
 // On error the pull is left resumable (or marked failed when retrying
 // cannot help) and the checkpoint has not moved.
@@ -241,6 +261,9 @@ func (p *Puller) run(ctx context.Context, res *PullResult) error {
 		return err
 	}
 	if err := p.attachments(ctx, rec); err != nil {
+		return err
+	}
+	if err := p.deliver(ctx, rec); err != nil {
 		return err
 	}
 	return p.complete(ctx, rec)
