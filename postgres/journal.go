@@ -20,6 +20,10 @@ const pageSize = 500
 // changeCols are the journal columns scanChange reads, prefixed for alias j.
 const changeCols = `j.seq, j.practice, j.type, j.id, j.version, j.op, j.commit_us, j.patient, j.member, j.hash, j.json`
 
+// headerCols are changeCols without the resource body (NULL in its place),
+// so that neither the body nor its TOAST chunks are read.
+const headerCols = `j.seq, j.practice, j.type, j.id, j.version, j.op, j.commit_us, j.patient, j.member, j.hash, NULL::bytea`
+
 // notLater is true for a journal row j that is its resource's latest change
 // at or before the seq bound to parameter $N, N given by the format verb.
 // It is a scalar subquery, not NOT EXISTS: PostgreSQL turns NOT EXISTS into
@@ -33,14 +37,38 @@ const notLater = `j.seq = (SELECT k.seq FROM journal k WHERE k.practice = j.prac
 var (
 	// changesTypeSQL pages through one type's changes in ($3, $4]:
 	// practice, type, cursor, until, limit.
-	changesTypeSQL = `SELECT ` + changeCols + ` FROM journal j
+	changesTypeSQL  = `SELECT ` + changeCols + changesTypeFrom
+	changesTypeFrom = ` FROM journal j
 		WHERE j.practice = $1 AND j.type = $2 AND j.seq > $3 AND j.seq <= $4 AND ` + fmt.Sprintf(notLater, 4) + `
 		ORDER BY j.seq LIMIT $5`
 	// changesAllSQL pages through every type's changes: practice, cursor,
 	// until, limit.
-	changesAllSQL = `SELECT ` + changeCols + ` FROM journal j
+	changesAllSQL  = `SELECT ` + changeCols + changesAllFrom
+	changesAllFrom = ` FROM journal j
 		WHERE j.practice = $1 AND j.seq > $2 AND j.seq <= $3 AND ` + fmt.Sprintf(notLater, 3) + `
 		ORDER BY j.seq LIMIT $4`
+	// headersTypeSQL and headersAllSQL are changesTypeSQL and changesAllSQL
+	// without the bodies (ChangeHeaders).
+	headersTypeSQL = `SELECT ` + headerCols + changesTypeFrom
+	headersAllSQL  = `SELECT ` + headerCols + changesAllFrom
+	// digestNoPatientSQL pages through the rows at or below $3 of the
+	// resources in no compartment, by seq, through the index
+	// journal_nopatient, saying of each whether it is its resource's state
+	// at $3: practice, cursor, at, limit.
+	digestNoPatientSQL = `SELECT ` + headerCols + `, ` + fmt.Sprintf(notLater, 3) + ` FROM journal j
+		WHERE j.practice = $1 AND j.patient = '' AND j.seq > $2 AND j.seq <= $3
+		ORDER BY j.seq LIMIT $4`
+	// digestPatientSQL pages through the rows at or below $4 of the
+	// resources in a compartment, ordered by patient then seq, through
+	// journal_patient, saying of each whether it is its resource's state at
+	// $4; the cursor is the last (patient, seq) read: practice, cursor
+	// patient, cursor seq, at, limit. The latest-state test is a column,
+	// not a filter: as a filter the planner cannot estimate it and sorts
+	// every remaining row of the practice for each page instead of walking
+	// the index.
+	digestPatientSQL = `SELECT ` + headerCols + `, ` + fmt.Sprintf(notLater, 4) + ` FROM journal j
+		WHERE j.practice = $1 AND j.patient <> '' AND (j.patient, j.seq) > ($2, $3) AND j.seq <= $4
+		ORDER BY j.patient, j.seq LIMIT $5`
 	// compartmentSQL pages through a patient's live resources: practice,
 	// patient, cursor, at, limit.
 	compartmentSQL = `SELECT ` + changeCols + ` FROM journal j
@@ -123,6 +151,25 @@ func (db *DB) Changes(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change
 		args = func(c int64) []any { return []any{q.Practice, c, until, pageSize} }
 	}
 	return db.pages(ctx, query, q.Since, until, args, fn)
+}
+
+// ChangeHeaders is Changes without the resource bodies: every Change has
+// a nil JSON and everything else as Changes reports it (bulk.HeaderLister).
+// Export planning and digests use it; the bodies are most of the journal.
+func (db *DB) ChangeHeaders(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change) error) error {
+	head, err := db.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("change headers: %w", err)
+	}
+	until := min(q.Until, head.Seq)
+	if q.Type != "" {
+		return db.pages(ctx, headersTypeSQL, q.Since, until, func(c int64) []any {
+			return []any{q.Practice, q.Type, c, until, pageSize}
+		}, fn)
+	}
+	return db.pages(ctx, headersAllSQL, q.Since, until, func(c int64) []any {
+		return []any{q.Practice, c, until, pageSize}
+	}, fn)
 }
 
 // Compartment calls fn, in Seq order, with the state at seq `at` (capped at
@@ -258,4 +305,128 @@ func scanCounts(rows pgx.Rows, counts map[string]int64) error {
 		return nil
 	})
 	return err
+}
+
+// digestPageSize is how many rows DigestChanges reads per query: a digest
+// reads the whole practice, so its pages are larger than Changes's.
+const digestPageSize = 5000
+
+var _ dtm.DigestLister = (*DB)(nil)
+
+// DigestChanges implements dtm.DigestLister. It calls fn with the state at
+// seq `at` (capped at Head) of every resource of the practice that has one,
+// deletes included, ordered by Change.Patient bytewise (the resources in no
+// compartment first, then each patient's compartment in Seq order), with
+// JSON nil. It reads no resource body: the content hash and compartment
+// patient are stored columns, the no-compartment rows come from the index
+// journal_nopatient and the others through journal_patient. The next page
+// is read on another goroutine while fn handles the current one; no
+// connection is held between pages (rows at or below a committed snapshot
+// never change). It returns fn's error unwrapped when fn fails.
+func (db *DB) DigestChanges(ctx context.Context, practice string, at int64, fn func(dtm.Change) error) error {
+	head, err := db.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("digest changes: %w", err)
+	}
+	at = min(at, head.Seq)
+	if at <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan []dtm.Change, 1)
+	done := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		done <- db.digestPages(ctx, practice, at, pages)
+	}()
+	for page := range pages {
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				cancel()
+				for range pages { // let the reader finish
+				}
+				<-done
+				return err
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("digest changes: %w", err)
+	}
+	return nil
+}
+
+// digestPages sends DigestChanges's rows to out page by page: the
+// no-compartment rows by seq, then the compartment rows by (patient, seq).
+func (db *DB) digestPages(ctx context.Context, practice string, at int64, out chan<- []dtm.Change) error {
+	// read runs one page's query and sends its latest states; it returns
+	// the number of rows read and the last one.
+	read := func(query string, args ...any) (int, dtm.Change, error) {
+		rows, err := db.pool.Query(ctx, query, args...)
+		if err != nil {
+			return 0, dtm.Change{}, err
+		}
+		var page []dtm.Change
+		var last dtm.Change
+		n := 0
+		for rows.Next() {
+			var latest bool
+			c, err := scanChangeAnd(rows, &latest)
+			if err != nil {
+				rows.Close()
+				return 0, dtm.Change{}, err
+			}
+			n, last = n+1, c
+			if latest {
+				page = append(page, c)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return 0, dtm.Change{}, err
+		}
+		if len(page) > 0 {
+			select {
+			case out <- page:
+			case <-ctx.Done():
+				return 0, dtm.Change{}, ctx.Err()
+			}
+		}
+		return n, last, nil
+	}
+	for cursor := int64(0); ; {
+		n, last, err := read(digestNoPatientSQL, practice, cursor, at, digestPageSize)
+		if err != nil {
+			return err
+		}
+		if n < digestPageSize {
+			break
+		}
+		cursor = last.Seq
+	}
+	for patient, seq := "", int64(0); ; {
+		n, last, err := read(digestPatientSQL, practice, patient, seq, at, digestPageSize)
+		if err != nil {
+			return err
+		}
+		if n < digestPageSize {
+			return nil
+		}
+		patient, seq = last.Patient, last.Seq
+	}
+}
+
+// scanChangeAnd scans a journal row of headerCols or changeCols followed by
+// one more column, into extra.
+func scanChangeAnd(row pgx.Rows, extra any) (dtm.Change, error) {
+	var c dtm.Change
+	var us int64
+	var op int16
+	if err := row.Scan(&c.Seq, &c.Practice, &c.Type, &c.ID, &c.Version, &op, &us,
+		&c.Patient, &c.Member, &c.Hash, &c.JSON, extra); err != nil {
+		return dtm.Change{}, err
+	}
+	c.Op = dtm.Op(op)
+	c.CommitTime = fromMicros(us)
+	return c, nil
 }

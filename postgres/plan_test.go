@@ -52,6 +52,10 @@ func TestDB_QueryPlans(t *testing.T) {
 		{"ChangesAll", changesAllSQL, []any{storetest.PracticeA, since, until, pageSize}},
 		{"Compartment", compartmentSQL, []any{storetest.PracticeA, "p7", 0, until, pageSize}},
 		{"CountsDelta", countsDeltaSQL, []any{storetest.PracticeA, since, until}},
+		{"HeadersType", headersTypeSQL, []any{storetest.PracticeA, "Observation", since, until, pageSize}},
+		{"HeadersAll", headersAllSQL, []any{storetest.PracticeA, since, until, pageSize}},
+		{"DigestNoPatient", digestNoPatientSQL, []any{storetest.PracticeA, 0, until, digestPageSize}},
+		{"DigestPatient", digestPatientSQL, []any{storetest.PracticeA, "p7", 300, until, digestPageSize}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := db.pool.Query(ctx, "EXPLAIN "+tc.query, tc.args...)
@@ -75,6 +79,9 @@ func TestDB_QueryPlans(t *testing.T) {
 				if strings.Contains(plan, bad) {
 					t.Errorf("plan has %q", bad)
 				}
+			}
+			if strings.HasPrefix(tc.name, "Digest") && strings.Contains(plan, "Sort") {
+				t.Errorf("plan sorts: a page must walk the index in order")
 			}
 		})
 	}

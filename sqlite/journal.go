@@ -20,6 +20,10 @@ const pageSize = 500
 // changeCols are the journal columns scanChange reads, prefixed for alias j.
 const changeCols = `j.seq, j.practice, j.type, j.id, j.version, j.op, j.commit_us, j.patient, j.member, j.hash, j.json`
 
+// headerCols are changeCols without the resource body (NULL in its place):
+// SQLite then reads neither the body nor its overflow pages.
+const headerCols = `j.seq, j.practice, j.type, j.id, j.version, j.op, j.commit_us, j.patient, j.member, j.hash, NULL`
+
 // notLater is true for a journal row j that is its resource's latest change
 // at or before the seq bound to its one parameter.
 const notLater = `NOT EXISTS (SELECT 1 FROM journal k WHERE k.practice = j.practice AND k.type = j.type
@@ -29,15 +33,35 @@ const notLater = `NOT EXISTS (SELECT 1 FROM journal k WHERE k.practice = j.pract
 const (
 	// changesTypeSQL pages through one type's changes in (?, ?]:
 	// practice, type, cursor, until, until, limit.
-	changesTypeSQL = `SELECT ` + changeCols + ` FROM journal j
+	changesTypeSQL  = `SELECT ` + changeCols + changesTypeFrom
+	changesTypeFrom = ` FROM journal j
 		WHERE j.practice = ? AND j.type = ? AND j.seq > ? AND j.seq <= ? AND ` + notLater + `
 		ORDER BY j.seq LIMIT ?`
 	// changesAllSQL pages through every type's changes: practice, cursor,
 	// until, until, limit. The unary + keeps SQLite from walking the
 	// practice's part of an index: the rowid (seq) range bounds the cost.
-	changesAllSQL = `SELECT ` + changeCols + ` FROM journal j
+	changesAllSQL  = `SELECT ` + changeCols + changesAllFrom
+	changesAllFrom = ` FROM journal j
 		WHERE +j.practice = ? AND j.seq > ? AND j.seq <= ? AND ` + notLater + `
 		ORDER BY j.seq LIMIT ?`
+	// headersTypeSQL and headersAllSQL are changesTypeSQL and changesAllSQL
+	// without the bodies (ChangeHeaders).
+	headersTypeSQL = `SELECT ` + headerCols + changesTypeFrom
+	headersAllSQL  = `SELECT ` + headerCols + changesAllFrom
+	// digestNoPatientSQL pages through the latest states at `at` of the
+	// resources in no compartment, from the covering index
+	// journal_nopatient: practice, cursor, at, at, limit.
+	digestNoPatientSQL = `SELECT ` + headerCols + ` FROM journal j
+		WHERE j.practice = ? AND j.patient = '' AND j.seq > ? AND j.seq <= ? AND ` + notLater + `
+		ORDER BY j.seq LIMIT ?`
+	// digestPatientSQL pages through the latest states at `at` of the
+	// resources in a compartment, ordered by patient then seq, through
+	// journal_patient; the cursor is the last (patient, seq) read:
+	// practice, cursor patient, cursor seq, at, at, limit.
+	digestPatientSQL = `SELECT ` + headerCols + ` FROM journal j
+		WHERE j.practice = ? AND j.patient <> '' AND (j.patient, j.seq) > (?, ?) AND j.seq <= ?
+		AND ` + notLater + `
+		ORDER BY j.patient, j.seq LIMIT ?`
 	// compartmentSQL pages through a patient's live resources: practice,
 	// patient, cursor, at, at, limit.
 	compartmentSQL = `SELECT ` + changeCols + ` FROM journal j
@@ -119,6 +143,25 @@ func (db *DB) Changes(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change
 		args = func(c int64) []any { return []any{q.Practice, c, until, until, pageSize} }
 	}
 	return db.pages(ctx, query, q.Since, until, args, fn)
+}
+
+// ChangeHeaders is Changes without the resource bodies: every Change has
+// a nil JSON and everything else as Changes reports it (bulk.HeaderLister).
+// Export planning and digests use it; the bodies are most of the journal.
+func (db *DB) ChangeHeaders(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change) error) error {
+	head, err := db.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("change headers: %w", err)
+	}
+	until := min(q.Until, head.Seq)
+	if q.Type != "" {
+		return db.pages(ctx, headersTypeSQL, q.Since, until, func(c int64) []any {
+			return []any{q.Practice, q.Type, c, until, until, pageSize}
+		}, fn)
+	}
+	return db.pages(ctx, headersAllSQL, q.Since, until, func(c int64) []any {
+		return []any{q.Practice, c, until, until, pageSize}
+	}, fn)
 }
 
 // Compartment calls fn, in Seq order, with the state at seq `at` (capped at
@@ -261,4 +304,125 @@ func scanCounts(rows *sql.Rows, counts map[string]int64) error {
 		counts[typ] += n
 	}
 	return rows.Err()
+}
+
+// digestPageSize is how many rows DigestChanges reads per query: a digest
+// reads the whole practice, so its pages are larger than Changes's.
+const digestPageSize = 5000
+
+var _ dtm.DigestLister = (*DB)(nil)
+
+// DigestChanges implements dtm.DigestLister. It calls fn with the state at
+// seq `at` (capped at Head) of every resource of the practice that has one,
+// deletes included, ordered by Change.Patient bytewise (the resources in no
+// compartment first, then each patient's compartment in Seq order), with
+// JSON nil. It reads no resource body: the content hash and compartment
+// patient are stored columns, the no-compartment rows come from the
+// covering index journal_nopatient and the others through journal_patient.
+// The next page is read on another goroutine while fn handles the current
+// one; no transaction is held between pages (rows at or below a committed
+// snapshot never change). It returns fn's error unwrapped when fn fails.
+func (db *DB) DigestChanges(ctx context.Context, practice string, at int64, fn func(dtm.Change) error) error {
+	head, err := db.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("digest changes: %w", err)
+	}
+	at = min(at, head.Seq)
+	if at <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan []dtm.Change, 1)
+	done := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		done <- db.digestPages(ctx, practice, at, pages)
+	}()
+	for page := range pages {
+		for _, c := range page {
+			if err := fn(c); err != nil {
+				cancel()
+				for range pages { // let the reader finish
+				}
+				<-done
+				return err
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("digest changes: %w", err)
+	}
+	return nil
+}
+
+// digestPages sends DigestChanges's rows to out page by page: the
+// no-compartment rows by seq, then the compartment rows by (patient, seq).
+func (db *DB) digestPages(ctx context.Context, practice string, at int64, out chan<- []dtm.Change) error {
+	send := func(page []dtm.Change) error {
+		select {
+		case out <- page:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	noPatient, err := db.r.PrepareContext(ctx, digestNoPatientSQL)
+	if err != nil {
+		return err
+	}
+	defer noPatient.Close()
+	for cursor := int64(0); ; {
+		page, err := readPage(ctx, noPatient, practice, cursor, at, at, digestPageSize)
+		if err != nil {
+			return err
+		}
+		if len(page) > 0 {
+			if err := send(page); err != nil {
+				return err
+			}
+		}
+		if len(page) < digestPageSize {
+			break
+		}
+		cursor = page[len(page)-1].Seq
+	}
+	inCompartment, err := db.r.PrepareContext(ctx, digestPatientSQL)
+	if err != nil {
+		return err
+	}
+	defer inCompartment.Close()
+	for patient, seq := "", int64(0); ; {
+		page, err := readPage(ctx, inCompartment, practice, patient, seq, at, at, digestPageSize)
+		if err != nil {
+			return err
+		}
+		if len(page) > 0 {
+			if err := send(page); err != nil {
+				return err
+			}
+		}
+		if len(page) < digestPageSize {
+			return nil
+		}
+		patient, seq = page[len(page)-1].Patient, page[len(page)-1].Seq
+	}
+}
+
+// readPage runs a prepared journal query and returns its rows.
+func readPage(ctx context.Context, stmt *sql.Stmt, args ...any) ([]dtm.Change, error) {
+	rows, err := stmt.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var page []dtm.Change
+	for rows.Next() {
+		c, err := scanChange(rows)
+		if err != nil {
+			return nil, err
+		}
+		page = append(page, c)
+	}
+	return page, rows.Err()
 }

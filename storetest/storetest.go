@@ -42,6 +42,8 @@ func Run(t *testing.T, open Opener) {
 		{"State", testState},
 		{"Get", testGet},
 		{"Counts", testCounts},
+		{"ChangeHeaders", testChangeHeaders},
+		{"DigestLister", testDigestLister},
 		{"Practices", testPractices},
 		{"Concurrency", testConcurrency},
 	} {
