@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/dtm-project/dtm"
@@ -26,6 +28,14 @@ type benchOptions struct {
 	quick    bool
 	jsonOut  string
 	dir      string
+
+	// The many-practices stage (bench_practices.go), run when practices > 0.
+	practices         int
+	practicePatients  int
+	practicesDB       string
+	replicas          int
+	practicesValidate bool
+	practicesOnly     bool
 }
 
 // benchResult is one measured figure beside its budget.
@@ -42,20 +52,30 @@ type benchResult struct {
 func newBenchCmd(e *env) *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
-		Use:   "bench [--quick] [--patients N] [--json FILE]",
+		Use:   "bench [--quick] [--patients N] [--json FILE] [--practices N [--practices-only]]",
 		Short: "Measure dtm against the performance budgets of DESIGN.md",
 		Long: `Generate a synthetic practice and measure, on this machine, each step of a
 migration against its budget: generation, source ingest (SQLite), full export
 from kick-off to last byte over loopback HTTP (with and without gzip), delta
 export latency, change-to-availability latency, and target pull + validate +
 load. Prints a table with each figure beside its budget, and writes JSON with
---json. Figures are measurements, not pass/fail: the exit code is 0 whatever
+--json.
+
+--practices N adds a many-practices stage: one source (SMART auth on) serves N
+small generated practices (--practice-patients each) to N targets pulling their
+practice at the same time, and reports the aggregate rate, per-pull p50/p99 and
+peak memory; it fails unless every target ends equal to the source.
+--practices-db postgres://... (an empty database) puts that source on PostgreSQL,
+and --practices-replicas R serves it from R replicas behind a round-robin proxy. Figures are measurements, not pass/fail: the exit code is 0 whatever
 they are. --quick uses a small practice (for CI); record full runs in
 docs/BENCHMARKS.md with the machine and the command.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.quick {
 				o.patients, o.changes = 100, []int{100}
+			}
+			if o.practicesOnly && o.practices <= 0 {
+				return usageError{errors.New("--practices-only needs --practices N")}
 			}
 			return runBench(cmd.Context(), e, o)
 		},
@@ -65,6 +85,12 @@ docs/BENCHMARKS.md with the machine and the command.`,
 	cmd.Flags().BoolVar(&o.quick, "quick", false, "a small practice, for CI: 100 patients, 100 changes")
 	cmd.Flags().StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	cmd.Flags().StringVar(&o.dir, "dir", "", "working directory (default: a new temporary directory, removed after)")
+	cmd.Flags().IntVar(&o.practices, "practices", 0, "also serve this many small practices from one source to as many targets pulling at once (0: skip)")
+	cmd.Flags().IntVar(&o.practicePatients, "practice-patients", 50, "patients in each of the --practices practices")
+	cmd.Flags().StringVar(&o.practicesDB, "practices-db", "", "an empty store for the --practices source: sqlite:PATH or postgres://... (default: SQLite in the working directory)")
+	cmd.Flags().IntVar(&o.replicas, "practices-replicas", 1, "serve the --practices source from this many replicas behind a round-robin proxy (PostgreSQL only)")
+	cmd.Flags().BoolVar(&o.practicesValidate, "practices-validate", false, "validate every resource (UK Core) in the --practices pulls")
+	cmd.Flags().BoolVar(&o.practicesOnly, "practices-only", false, "run only the --practices stage")
 	return cmd
 }
 
@@ -76,6 +102,7 @@ type benchRun struct {
 	src     *sqlite.DB
 	url     string
 	results []benchResult
+	served  []atomic.Int64 // requests per replica of the --practices source, with several
 }
 
 func runBench(ctx context.Context, e *env, o benchOptions) error {
@@ -89,8 +116,19 @@ func runBench(ctx context.Context, e *env, o benchOptions) error {
 		dir = tmp
 	}
 	b := &benchRun{o: o, log: slog.New(slog.DiscardHandler), dir: dir}
-	fmt.Fprintf(e.stdout, "dtm bench: %d patients, %s, %d CPUs, %s\n", o.patients, runtime.Version(), runtime.NumCPU(), runtime.GOARCH)
+	what := fmt.Sprintf("%d patients", o.patients)
+	if o.practices > 0 {
+		what += fmt.Sprintf("; %d practices of %d patients", o.practices, o.practicePatients)
+		if o.practicesOnly {
+			what = fmt.Sprintf("%d practices of %d patients", o.practices, o.practicePatients)
+		}
+	}
+	fmt.Fprintf(e.stdout, "dtm bench: %s, %s, %d CPUs, %s\n", what, runtime.Version(), runtime.NumCPU(), runtime.GOARCH)
 	steps := []func(context.Context) error{b.generate, b.ingest, b.serve, b.fullExport, b.deltaExports, b.changeLatency, b.pull}
+	if o.practicesOnly {
+		steps = nil
+	}
+	steps = append(steps, b.manyPractices)
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/dtm-project/dtm/internal/pgtest"
 )
 
 func TestBench_Quick(t *testing.T) {
@@ -46,4 +49,51 @@ func TestBench_Quick(t *testing.T) {
 		}
 	}
 	t.Logf("\n%s", stdout.String())
+}
+
+// TestBench_Practices runs the many-practices stage on a few tiny
+// practices: on SQLite, and on PostgreSQL served by two replicas behind the
+// bench's round-robin proxy. The stage itself fails unless every target
+// ends equal to its practice at the source.
+func TestBench_Practices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("dtm bench --practices takes a while; skipped with -short")
+	}
+	for name, extra := range map[string][]string{
+		"SQLite":              nil,
+		"PostgreSQL2Replicas": {"--practices-db", "", "--practices-replicas", "2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if extra != nil {
+				extra[1] = pgtest.Start(t)
+			}
+			out := filepath.Join(t.TempDir(), "bench.json")
+			args := append([]string{"bench", "--practices", "3", "--practice-patients", "4", "--practices-only", "--json", out}, extra...)
+			var stdout, stderr bytes.Buffer
+			if code := Run(context.Background(), args, nil, &stdout, &stderr); code != exitOK {
+				t.Fatalf("dtm bench --practices exited %d: %s", code, stderr.String())
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var results []benchResult
+			if err := json.Unmarshal(data, &results); err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, r := range results {
+				names = append(names, r.Name)
+				if r.Value <= 0 {
+					t.Errorf("%s: value %v; want a positive figure", r.Name, r.Value)
+				}
+			}
+			want := []string{"3 practices: source ingest", "3 practices to 3 targets at once: total",
+				"3 practices to 3 targets at once: per-pull p50", "3 practices to 3 targets at once: per-pull p99"}
+			if got := strings.Join(names, "|"); len(results) != len(want) || !strings.HasPrefix(got, want[0]) || !strings.HasSuffix(got, strings.Join(want[1:], "|")) {
+				t.Errorf("measures %q; want %q", names, want)
+			}
+			t.Logf("\n%s", stdout.String())
+		})
+	}
 }
