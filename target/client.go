@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dtm-project/dtm"
@@ -56,6 +57,12 @@ type ClientOptions struct {
 	// Rand returns a float in [0, 1) for backoff jitter; math/rand/v2 when
 	// nil.
 	Rand func() float64
+	// StallTimeout bounds how long one attempt of a request or download
+	// waits for the source to send anything: the response headers, or the
+	// next bytes of a body. An attempt that hears nothing for that long
+	// fails as stalled and is retried like a broken connection (1 minute
+	// when 0).
+	StallTimeout time.Duration
 }
 
 // Client talks FHIR Bulk Data and the dtm control plane to one source. It
@@ -110,6 +117,9 @@ func NewClient(sourceURL string, opts ClientOptions) (*Client, error) {
 	}
 	if c.opts.Rand == nil {
 		c.opts.Rand = rand.Float64
+	}
+	if c.opts.StallTimeout <= 0 {
+		c.opts.StallTimeout = time.Minute
 	}
 	return c, nil
 }
@@ -297,7 +307,7 @@ func temporary(ctx context.Context, err error) bool {
 		return false
 	}
 	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errStalled) ||
 		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection reset")
 }
 
@@ -314,10 +324,14 @@ func (c *Client) send(ctx context.Context, op string, newReq func() (*http.Reque
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
+		actx, wd := c.watch(ctx)
+		req = req.WithContext(actx)
 		resp, err := c.opts.HTTP.Do(req)
+		err = wd.check(err)
 		wait := c.backoff(attempt)
 		switch {
 		case err != nil && !temporary(ctx, err):
+			wd.stop()
 			return nil, fmt.Errorf("%s: %w", op, err)
 		case err != nil:
 			lastErr = fmt.Errorf("%s: %w", op, err)
@@ -328,6 +342,7 @@ func (c *Client) send(ctx context.Context, op string, newReq func() (*http.Reque
 			se := c.statusError(op, resp)
 			resp.Body.Close()
 			if se.RetryAfter > c.opts.MaxRetryAfter {
+				wd.stop()
 				return nil, se // e.g. the agreed number of retrievals is used up
 			}
 			lastErr = se
@@ -335,8 +350,10 @@ func (c *Client) send(ctx context.Context, op string, newReq func() (*http.Reque
 				wait = se.RetryAfter
 			}
 		default:
+			resp.Body = wd.body(resp.Body)
 			return resp, nil
 		}
+		wd.stop()
 		if attempt >= c.opts.MaxAttempts {
 			return nil, lastErr
 		}
@@ -347,9 +364,101 @@ func (c *Client) send(ctx context.Context, op string, newReq func() (*http.Reque
 	}
 }
 
+// errStalled marks an attempt to which the source sent nothing for
+// StallTimeout; it is retried like a broken connection.
+var errStalled = errors.New("source stalled")
+
+// watchdog aborts one attempt when the source sends nothing for a while:
+// neither response headers nor body bytes.
+type watchdog struct {
+	d      time.Duration
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+	fired  atomic.Bool
+}
+
+// watch returns the context for one attempt, cancelled when the
+// watchdog fires or stops, and the watchdog, which is already counting.
+// The caller must stop it (directly, or by closing a body it wraps).
+func (c *Client) watch(ctx context.Context) (context.Context, *watchdog) {
+	actx, cancel := context.WithCancelCause(ctx)
+	w := &watchdog{d: c.opts.StallTimeout, cancel: cancel}
+	w.timer = time.AfterFunc(w.d, func() {
+		w.fired.Store(true)
+		cancel(errStalled)
+	})
+	return actx, w
+}
+
+// stop ends the attempt: the timer and the attempt's context.
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.cancel(nil)
+}
+
+// check returns err, or, when the watchdog fired, an errStalled error
+// saying for how long nothing came.
+func (w *watchdog) check(err error) error {
+	if err != nil && !errors.Is(err, io.EOF) && w.fired.Load() {
+		return fmt.Errorf("%w: nothing received for %s", errStalled, w.d)
+	}
+	return err
+}
+
+// body wraps a response body so that every read that brings bytes
+// restarts the watchdog, a stalled read fails with errStalled, and Close
+// stops the watchdog. The headers have just arrived: it restarts it.
+func (w *watchdog) body(rc io.ReadCloser) io.ReadCloser {
+	w.timer.Reset(w.d)
+	return &watchedBody{rc: rc, w: w}
+}
+
+type watchedBody struct {
+	rc io.ReadCloser
+	w  *watchdog
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.w.timer.Reset(b.w.d)
+	}
+	return n, b.w.check(err)
+}
+
+func (b *watchedBody) Close() error {
+	err := b.rc.Close()
+	b.w.stop()
+	return err
+}
+
 // getJSON GETs u (with a token when withToken) and decodes a 200 response
-// into v. A 404 is returned as a *StatusError (ENotFound).
+// into v. A body cut short in transit (a reset, a stall, a truncated or
+// short body) is fetched again, up to MaxAttempts times. A 404 is returned
+// as a *StatusError (ENotFound).
 func (c *Client) getJSON(ctx context.Context, op, u string, withToken bool, v any) error {
+	for attempt := 1; ; attempt++ {
+		err := c.getJSONOnce(ctx, op, u, withToken, v)
+		var be *bodyError
+		if !errors.As(err, &be) || attempt >= c.opts.MaxAttempts {
+			return err
+		}
+		c.log.Debug("response cut short; fetching it again", "op", op, "attempt", attempt, "err", err)
+		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+	}
+}
+
+// bodyError is a response body that broke off in transit.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// getJSONOnce is one getJSON request (with send's retries); a body that
+// breaks off is a *bodyError.
+func (c *Client) getJSONOnce(ctx context.Context, op, u string, withToken bool, v any) error {
 	resp, err := c.send(ctx, op, func() (*http.Request, error) {
 		req, err := c.request(ctx, http.MethodGet, u, withToken)
 		if err == nil {
@@ -368,6 +477,9 @@ func (c *Client) getJSON(ctx context.Context, op, u string, withToken bool, v an
 	if err := json.NewDecoder(lr).Decode(v); err != nil {
 		if lr.N <= 0 {
 			return fmt.Errorf("%s: response larger than %d MiB", op, maxJSONResponse>>20)
+		}
+		if temporary(ctx, err) {
+			return &bodyError{fmt.Errorf("%s: read response: %w", op, err)}
 		}
 		return fmt.Errorf("%s: decode response: %w", op, err)
 	}

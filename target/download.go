@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -51,9 +52,11 @@ func (c *Client) FileToken(m *Manifest, fileURL string) (bool, error) {
 // DownloadFile streams the NDJSON file at fileURL to path (through path +
 // ".part", fsynced, then renamed), asking for gzip and decompressing it
 // itself, and verifies it: the number of non-empty lines must equal
-// wantCount unless wantCount is negative. Connection errors, truncated
-// bodies, count mismatches, 429 and 5xx are retried from scratch with
-// backoff up to MaxAttempts. A token is sent only when withToken is set.
+// wantCount unless wantCount is negative, and a last line without a
+// newline must be complete JSON. Connection errors, stalls (nothing
+// received for StallTimeout), truncated bodies, count mismatches, 429 and
+// 5xx are retried from scratch with backoff up to MaxAttempts. A token is
+// sent only when withToken is set.
 func (c *Client) DownloadFile(ctx context.Context, fileURL string, withToken bool, path string, wantCount int64) (FileResult, error) {
 	var lastErr error
 	for attempt := 1; attempt <= c.opts.MaxAttempts; attempt++ {
@@ -77,7 +80,7 @@ func (c *Client) DownloadFile(ctx context.Context, fileURL string, withToken boo
 			return FileResult{}, fmt.Errorf("download: %w", err)
 		case errors.As(err, &se) && se.RetryAfter > 0:
 			wait = se.RetryAfter
-		case errors.Is(err, errCountMismatch), temporary(ctx, err), errors.As(err, &se):
+		case errors.Is(err, errCountMismatch), errors.Is(err, errLastLine), temporary(ctx, err), errors.As(err, &se):
 		default:
 			return FileResult{}, fmt.Errorf("download: %w", err)
 		}
@@ -92,7 +95,8 @@ func (c *Client) DownloadFile(ctx context.Context, fileURL string, withToken boo
 	return FileResult{}, fmt.Errorf("download: giving up after %d attempts: %w", c.opts.MaxAttempts, lastErr)
 }
 
-// downloadOnce makes one attempt at a file, writing it to tmp.
+// downloadOnce makes one attempt at a file, writing it to tmp. The
+// attempt fails as stalled when the source sends nothing for StallTimeout.
 func (c *Client) downloadOnce(ctx context.Context, fileURL string, withToken bool, tmp string, wantCount int64) (FileResult, error) {
 	req, err := c.request(ctx, http.MethodGet, fileURL, withToken)
 	if err != nil {
@@ -100,17 +104,19 @@ func (c *Client) downloadOnce(ctx context.Context, fileURL string, withToken boo
 	}
 	req.Header.Set("Accept", NDJSONFormat)
 	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err := c.opts.HTTP.Do(req)
+	actx, wd := c.watch(ctx)
+	defer wd.stop()
+	resp, err := c.opts.HTTP.Do(req.WithContext(actx))
 	if err != nil {
-		return FileResult{}, err
+		return FileResult{}, wd.check(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return FileResult{}, c.statusError("download", resp)
 	}
-	var body io.Reader = resp.Body
+	var body io.Reader = wd.body(resp.Body)
 	if resp.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(resp.Body)
+		zr, err := gzip.NewReader(body)
 		if err != nil {
 			return FileResult{}, fmt.Errorf("gzip: %w", err)
 		}
@@ -137,7 +143,37 @@ func (c *Client) downloadOnce(ctx context.Context, fileURL string, withToken boo
 	if wantCount >= 0 && res.Lines != wantCount {
 		return FileResult{}, fmt.Errorf("%w: got %d, want %d", errCountMismatch, res.Lines, wantCount)
 	}
+	if lc.content {
+		// No newline after the last line: a body cut short inside it would
+		// still count right. Only complete JSON passes.
+		if err := checkLastLine(tmp, lc.lineStart, n); err != nil {
+			return FileResult{}, err
+		}
+	}
 	return res, nil
+}
+
+// errLastLine marks a download whose last line, not ended by a newline,
+// is not complete JSON: a body cut short in transit (behind a
+// Content-Length that matched what arrived). It is retried.
+var errLastLine = errors.New("last line is not complete JSON: the body was cut short")
+
+// checkLastLine reports errLastLine unless bytes [from, to) of the file
+// at path are one complete JSON value.
+func checkLastLine(path string, from, to int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	line, err := io.ReadAll(io.NewSectionReader(f, from, to-from))
+	if err != nil {
+		return err
+	}
+	if !json.Valid(line) {
+		return fmt.Errorf("%w (%d bytes)", errLastLine, len(line))
+	}
+	return nil
 }
 
 // commitFile renames tmp to path and fsyncs the directory, so that a
@@ -154,25 +190,30 @@ func commitFile(tmp, path string) error {
 	return d.Sync()
 }
 
-// lineCounter counts non-empty lines (a last line without "\n" counts).
+// lineCounter counts non-empty lines (a last line without "\n" counts)
+// and remembers where the current line starts.
 type lineCounter struct {
-	n       int64
-	content bool // the current line has a non-space byte
+	n         int64
+	content   bool  // the current line has a non-space byte
+	off       int64 // bytes seen
+	lineStart int64 // offset of the current line's first byte
 }
 
 func (l *lineCounter) Write(p []byte) (int, error) {
-	for _, b := range p {
+	for i, b := range p {
 		switch b {
 		case '\n':
 			if l.content {
 				l.n++
 			}
 			l.content = false
+			l.lineStart = l.off + int64(i) + 1
 		case ' ', '\t', '\r':
 		default:
 			l.content = true
 		}
 	}
+	l.off += int64(len(p))
 	return len(p), nil
 }
 

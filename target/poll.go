@@ -1,8 +1,10 @@
 package target
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -152,7 +154,8 @@ type PollStatus struct {
 
 // PollOnce requests the export's status once. It returns a *StatusError
 // for a failed (5xx with an OperationOutcome), expired (404, 410) or
-// otherwise refused export.
+// otherwise refused export, and a *bodyError for a manifest cut short in
+// transit (which Poll requests again).
 func (c *Client) PollOnce(ctx context.Context, statusURL string) (PollStatus, error) {
 	resp, err := c.send(ctx, "export status", func() (*http.Request, error) {
 		req, err := c.request(ctx, http.MethodGet, statusURL, true)
@@ -172,7 +175,10 @@ func (c *Client) PollOnce(ctx context.Context, statusURL string) (PollStatus, er
 	case http.StatusOK:
 		raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 		if err != nil {
-			return PollStatus{}, fmt.Errorf("export status: read manifest: %w", err)
+			return PollStatus{}, &bodyError{fmt.Errorf("export status: read manifest: %w", err)}
+		}
+		if cutShort(raw) {
+			return PollStatus{}, &bodyError{fmt.Errorf("export status: manifest ends after %d bytes, in the middle of its JSON", len(raw))}
 		}
 		m, err := ParseManifest(raw, statusURL)
 		if err != nil {
@@ -187,14 +193,26 @@ func (c *Client) PollOnce(ctx context.Context, statusURL string) (PollStatus, er
 // requests for the source's Retry-After or, when it sends none, a capped
 // exponential backoff. Progress changes are logged and passed to progress
 // (which may be nil). It returns the manifest and its raw bytes, or the
-// first error (ctx's error when ctx is done).
+// first error (ctx's error when ctx is done). A manifest cut short in
+// transit (a reset, a stall, a short body) is requested again, up to
+// MaxAttempts times in a row.
 func (c *Client) Poll(ctx context.Context, statusURL string, progress func(string)) (*Manifest, []byte, error) {
-	last := ""
+	last, cut := "", 0
 	for attempt := 1; ; attempt++ {
 		st, err := c.PollOnce(ctx, statusURL)
+		var be *bodyError
+		if errors.As(err, &be) && cut+1 < c.opts.MaxAttempts {
+			cut++
+			c.log.Debug("manifest cut short; polling again", "attempt", cut, "err", err)
+			if err := sleep(ctx, c.backoff(cut)); err != nil {
+				return nil, nil, fmt.Errorf("export status: %w", err)
+			}
+			continue
+		}
 		if err != nil {
 			return nil, nil, err
 		}
+		cut = 0
 		if st.Done {
 			return st.Manifest, st.Raw, nil
 		}
@@ -213,6 +231,14 @@ func (c *Client) Poll(ctx context.Context, statusURL string, progress func(strin
 			return nil, nil, fmt.Errorf("export status: %w", err)
 		}
 	}
+}
+
+// cutShort reports whether raw is the beginning of a JSON value that
+// ends too soon (including nothing at all): a body truncated in transit
+// behind a Content-Length that matched what arrived.
+func cutShort(raw []byte) bool {
+	err := json.NewDecoder(bytes.NewReader(raw)).Decode(new(json.RawMessage))
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 // Cancel asks the source to cancel (or delete) the export. An export the
