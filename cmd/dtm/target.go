@@ -53,6 +53,9 @@ type targetPullOptions struct {
 	maxRetryAfter, minBack, maxBack time.Duration
 	maxAttachment                   int64
 	progress                        string
+	sinks                           []string
+	sinkTokenFile                   string
+	sinkBatch                       int
 }
 
 // addFlags registers the pull flags on fs.
@@ -74,7 +77,10 @@ func (o *targetPullOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.minBack, "min-backoff", 500*time.Millisecond, "first retry delay")
 	fs.DurationVar(&o.maxBack, "max-backoff", 30*time.Second, "longest retry and polling delay")
 	fs.Int64Var(&o.maxAttachment, "max-attachment-bytes", 64<<20, "largest attachment fetched")
-	fs.StringVar(&o.progress, "progress", "auto", "progress bars: auto (on a terminal), always or never")
+	fs.StringVar(&o.progress, "progress", "auto", "progress bars per phase and type: auto (on a terminal), always or never (then a log line per phase)")
+	fs.StringArrayVar(&o.sinks, "sink", nil, "also deliver every applied export to ndjson=DIR (a staging directory) or fhir=URL (a FHIR R4 server's base); repeatable")
+	fs.StringVar(&o.sinkTokenFile, "sink-token-file", "", "file holding a bearer token for the fhir sink")
+	fs.IntVar(&o.sinkBatch, "sink-batch-size", 100, "entries per transaction Bundle of the fhir sink")
 }
 
 func (o *targetPullOptions) check() error {
@@ -86,7 +92,48 @@ func (o *targetPullOptions) check() error {
 	case (o.clientID == "") != (o.keyFile == ""):
 		return usageError{errors.New("--client-id and --key go together")}
 	}
+	for _, s := range o.sinks {
+		kind, arg, _ := strings.Cut(s, "=")
+		if (kind != "ndjson" && kind != "fhir") || arg == "" {
+			return usageError{fmt.Errorf("--sink %q: want ndjson=DIR or fhir=URL", s)}
+		}
+	}
 	return nil
+}
+
+// newSinks builds the sinks named by --sink.
+func newSinks(o targetPullOptions, log *slog.Logger) ([]target.Sink, error) {
+	var sinks []target.Sink
+	for _, spec := range o.sinks {
+		kind, arg, _ := strings.Cut(spec, "=")
+		if kind == "ndjson" {
+			s, err := target.NewNDJSONSink(arg)
+			if err != nil {
+				return nil, err
+			}
+			sinks = append(sinks, s)
+			continue
+		}
+		hc, err := targetHTTPClient(o.caFile)
+		if err != nil {
+			return nil, err
+		}
+		hc.Timeout = 5 * time.Minute
+		fo := target.FHIRSinkOptions{HTTP: hc, BatchSize: o.sinkBatch, Logger: log}
+		if o.sinkTokenFile != "" {
+			b, err := os.ReadFile(o.sinkTokenFile)
+			if err != nil {
+				return nil, err
+			}
+			fo.Token = strings.TrimSpace(string(b))
+		}
+		s, err := target.NewFHIRSink(arg, fo)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--sink %s: %w", spec, err)}
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
 }
 
 func newTargetPullCmd(e *env) *cobra.Command {
@@ -104,7 +151,20 @@ resource against FHIR R4 and UK Core (references must resolve within the export 
 the target store), loads the valid ones into the target store
 with the source's versions, quarantines the invalid ones with their
 OperationOutcome, verifies every DocumentReference's attachments (size and SHA-1),
-and only then advances its checkpoint.
+delivers the export to every --sink, and only then advances its checkpoint.
+
+Sinks feed a target system other than the built-in store, with the same
+checkpoint guarantee (the target store is still loaded: it keeps the pulls,
+quarantine and checkpoints). Quarantined resources are not delivered.
+  --sink ndjson=DIR  stages each applied export as DIR/{ods}/{transactionTime}-{pull}/
+                     with {Type}.ndjson, deleted.ndjson and manifest.json (written
+                     last; the directory appears whole, by rename). Import the
+                     batches in name order; see docs/OPERATIONS.md.
+  --sink fhir=URL    POSTs transaction Bundles (PUT Type/id, then DELETE Type/id) of
+                     --sink-batch-size entries to the FHIR R4 server at URL, retrying
+                     429, 5xx and connection failures with backoff.
+A sink that fails leaves the pull unfinished and the checkpoint where it was;
+the next run delivers the export again (idempotently).
 
 Killed at any moment, run it again: it resumes the same export without fetching
 again the files it already verified, and reaches the same final state. If it
@@ -114,7 +174,11 @@ Exit status 3 means the pull completed but quarantined resources or found
 attachment problems: see "dtm target serve" (/dtm/v1/target/...) for details.`,
 		Example: `  dtm target pull --source http://127.0.0.1:8080 --practice A81001 --db sqlite:target.db
   dtm target pull --source https://dtm.sss.example --practice A81001 --db postgres://tss@db/dtm \
-      --client-id tss-b --key tss-key.pem`,
+      --client-id tss-b --key tss-key.pem
+  dtm target pull --source http://127.0.0.1:8080 --practice A81001 --db sqlite:target.db \
+      --sink ndjson=/srv/tss/staging
+  dtm target pull --source http://127.0.0.1:8080 --practice A81001 --db sqlite:target.db \
+      --sink fhir=https://fhir.tss.example/R4 --sink-token-file tss-fhir.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.check(); err != nil {
@@ -203,8 +267,12 @@ func newPuller(ctx context.Context, e *env, o targetPullOptions, st dtm.Store, s
 		return nil, usageError{errors.New("the source requires authentication: give --client-id and --key")}
 	}
 	log.Info("source discovered", "fhir_version", d.FHIRVersion, "software", d.Software, "auth", d.AuthRequired)
+	sinks, err := newSinks(o, log)
+	if err != nil {
+		return nil, err
+	}
 	cfg := target.Config{Store: st, State: state, Client: client, WorkDir: o.workDir, Logger: log,
-		Parallel: o.parallel, Types: o.types, MaxAttachmentBytes: o.maxAttachment}
+		Parallel: o.parallel, Types: o.types, MaxAttachmentBytes: o.maxAttachment, Sinks: sinks}
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = defaultWorkDir(o.db)
 	}
@@ -218,6 +286,8 @@ func newPuller(ctx context.Context, e *env, o targetPullOptions, st dtm.Store, s
 	}
 	if o.progress == "always" || (o.progress == "auto" && isTerminal(e.stderr)) {
 		cfg.Progress = newProgressBars(e.stderr)
+	} else {
+		cfg.Progress = newProgressLog(log)
 	}
 	return target.NewPuller(cfg)
 }

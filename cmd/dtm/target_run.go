@@ -27,9 +27,15 @@ therefore an hour late rather than 23 hours after the previous one.
 After a failed pull the next attempt waits 5 minutes, doubling to an hour, or the
 source's Retry-After when longer (its agreed retrievals used up); an unfinished
 export is resumed, otherwise the schedule still holds. Stops on SIGINT or SIGTERM;
-a pull in progress is left to resume on the next start.`,
+a pull in progress is left to resume on the next start.
+
+Every applied export is also delivered to each --sink (ndjson=DIR or fhir=URL; see
+"dtm target pull --help") before the checkpoint advances. Progress is logged, one
+line per phase of each pull (--progress always draws bars instead).`,
 		Example: `  dtm target run --source https://dtm.sss.example --practice A81001 --db sqlite:target.db \
-      --client-id tss-b --key tss-key.pem --at 02:00`,
+      --client-id tss-b --key tss-key.pem --at 02:00
+  dtm target run --source https://dtm.sss.example --practice A81001 --db sqlite:target.db \
+      --client-id tss-b --key tss-key.pem --sink fhir=https://fhir.tss.example/R4 --sink-token-file tss-fhir.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.check(); err != nil {
