@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 
@@ -58,12 +59,13 @@ func (c *Client) FileToken(m *Manifest, fileURL string) (bool, error) {
 // 5xx are retried from scratch with backoff up to MaxAttempts. A token is
 // sent only when withToken is set.
 func (c *Client) DownloadFile(ctx context.Context, fileURL string, withToken bool, path string, wantCount int64) (FileResult, error) {
+	op := "download " + fileLabel(fileURL)
 	var lastErr error
 	for attempt := 1; attempt <= c.opts.MaxAttempts; attempt++ {
 		res, err := c.downloadOnce(ctx, fileURL, withToken, path+".part", wantCount)
 		if err == nil {
 			if err := commitFile(path+".part", path); err != nil {
-				return FileResult{}, fmt.Errorf("download: %w", err)
+				return FileResult{}, fmt.Errorf("%s: %w", op, err)
 			}
 			res.Path = path
 			return res, nil
@@ -73,26 +75,26 @@ func (c *Client) DownloadFile(ctx context.Context, fileURL string, withToken boo
 		var se *StatusError
 		switch {
 		case ctx.Err() != nil:
-			return FileResult{}, fmt.Errorf("download: %w", ctx.Err())
+			return FileResult{}, fmt.Errorf("%s: %w", op, ctx.Err())
 		case errors.As(err, &se) && !retryable(se.StatusCode, true):
-			return FileResult{}, fmt.Errorf("download: %w", err)
+			return FileResult{}, fmt.Errorf("%s: %w", op, err)
 		case errors.As(err, &se) && se.RetryAfter > c.opts.MaxRetryAfter:
-			return FileResult{}, fmt.Errorf("download: %w", err)
+			return FileResult{}, fmt.Errorf("%s: %w", op, err)
 		case errors.As(err, &se) && se.RetryAfter > 0:
 			wait = se.RetryAfter
 		case errors.Is(err, errCountMismatch), errors.Is(err, errLastLine), temporary(ctx, err), errors.As(err, &se):
 		default:
-			return FileResult{}, fmt.Errorf("download: %w", err)
+			return FileResult{}, fmt.Errorf("%s: %w", op, err)
 		}
 		if attempt < c.opts.MaxAttempts {
 			c.log.Warn("download failed; retrying", "attempt", attempt, "wait", wait, "err", err)
 			if err := sleep(ctx, wait); err != nil {
-				return FileResult{}, fmt.Errorf("download: %w", err)
+				return FileResult{}, fmt.Errorf("%s: %w", op, err)
 			}
 		}
 	}
 	os.Remove(path + ".part")
-	return FileResult{}, fmt.Errorf("download: giving up after %d attempts: %w", c.opts.MaxAttempts, lastErr)
+	return FileResult{}, fmt.Errorf("%s: giving up after %d attempts: %w", op, c.opts.MaxAttempts, lastErr)
 }
 
 // downloadOnce makes one attempt at a file, writing it to tmp. The
@@ -130,7 +132,9 @@ func (c *Client) downloadOnce(ctx context.Context, fileURL string, withToken boo
 	defer f.Close()
 	h, lc := sha256.New(), &lineCounter{}
 	n, err := io.Copy(f, io.TeeReader(body, io.MultiWriter(h, lc)))
-	if err != nil {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return FileResult{}, fmt.Errorf("body cut short after %d bytes: %w", n, err)
+	} else if err != nil {
 		return FileResult{}, err
 	}
 	if err := f.Sync(); err != nil {
@@ -174,6 +178,16 @@ func checkLastLine(path string, from, to int64) error {
 		return fmt.Errorf("%w (%d bytes)", errLastLine, len(line))
 	}
 	return nil
+}
+
+// fileLabel names a file in errors: the last element of its URL's path
+// (the export's file name, e.g. 3-output-Observation.ndjson).
+func fileLabel(fileURL string) string {
+	u, err := url.Parse(fileURL)
+	if err != nil || path.Base(u.Path) == "/" || path.Base(u.Path) == "." {
+		return "file"
+	}
+	return path.Base(u.Path)
 }
 
 // commitFile renames tmp to path and fsyncs the directory, so that a
