@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -29,6 +30,9 @@ const odsCode = "A81001"
 
 // envLong selects the long mode: many trials per case.
 const envLong = "DTM_RELIABILITY_LONG"
+
+// envSeed fixes the random seed, to replay a failure.
+const envSeed = "DTM_CRASH_SEED"
 
 // envChild names the child role a re-executed test binary plays.
 const envChild = "DTM_CRASH_CHILD"
@@ -54,6 +58,9 @@ func trials(fast, long int) int {
 func newRand(tb testing.TB) *rand.Rand {
 	tb.Helper()
 	seed := uint64(time.Now().UnixNano())
+	if s, err := strconv.ParseUint(os.Getenv(envSeed), 10, 64); err == nil {
+		seed = s
+	}
 	tb.Logf("seed %d", seed)
 	return rand.New(rand.NewPCG(seed, 10))
 }
@@ -274,7 +281,6 @@ func buildDTM(tb testing.TB) string {
 		path += ".exe"
 	}
 	cmd := exec.Command("go", "build", "-o", path, "github.com/dtm-project/dtm/cmd/dtm")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("build dtm: %v\n%s", err, out)
 	}

@@ -1,0 +1,132 @@
+package crash_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"testing"
+	"time"
+
+	"github.com/dtm-project/dtm"
+)
+
+// TestDTM runs the tests that need the dtm binary, built once for all.
+func TestDTM(t *testing.T) {
+	bin := buildDTM(t)
+	t.Run("ServeKilled", func(t *testing.T) {
+		for _, kind := range storeKinds {
+			t.Run(kind.name, func(t *testing.T) { testServeKilled(t, bin, kind.dsn(t)) })
+		}
+	})
+}
+
+// testServeKilled kills "dtm source serve" with SIGKILL at random moments
+// while a target pulls from it, restarts it on the same address, and lets
+// the target carry on (its retries bridge short outages; a pull that gives
+// up is run again and resumes the same export). Between pulls the source
+// changes (updates and deletes). After each round the target must match the
+// source exactly: same resources and versions, a matching reconcile, no
+// version applied twice.
+func testServeKilled(t *testing.T, bin, dsn string) {
+	ctx := context.Background()
+	in := practice(t, 20)
+	src := mustOpen(t, dsn)
+	loadSource(t, src, in)
+	proc := newSourceProc(t, bin, dsn)
+	proc.start()
+	defer proc.kill()
+	r := newRand(t)
+
+	// A clean full pull gives the span to pick kill moments in.
+	start := time.Now()
+	if _, err := newTarget(t, proc.url()).puller.Pull(ctx, odsCode); err != nil {
+		t.Fatal(err)
+	}
+	whole := time.Since(start)
+
+	rounds := trials(4, 40)
+	var ts *targetSide
+	var killsDuring, killsIdle, failed, pulls, leases int
+	for i := range rounds {
+		if i%2 == 0 { // a new target: a full export; otherwise a delta
+			if ts != nil {
+				assertMigrated(t, src, ts)
+			}
+			ts = newTarget(t, proc.url())
+		} else {
+			changeSource(t, src, r, in, 200, fmt.Sprint(i))
+		}
+		roundStart := time.Now()
+		done := make(chan error, 1)
+		go func() {
+			_, err := ts.puller.Pull(ctx, odsCode)
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+			killsIdle++
+			proc.kill()
+		case <-time.After(time.Duration(1 + r.Int64N(int64(whole)))):
+			killsDuring++
+			proc.kill()
+			time.Sleep(time.Duration(r.Int64N(int64(200 * time.Millisecond)))) // the source is down a while
+			if os.Getenv(envLong) == "" || i%2 == 0 {
+				leases += expireLeases(t, src, ts)
+			}
+			proc.start()
+			err = <-done
+		}
+		if proc.c.ended {
+			proc.start()
+		}
+		pulls++
+		for attempt := 0; err != nil; attempt++ {
+			if attempt == 5 {
+				t.Fatalf("round %d: pull still failing after a source restart: %v", i, err)
+			}
+			t.Logf("round %d: pull failed (%v); running it again", i, err)
+			failed++
+			pulls++
+			_, err = ts.puller.Pull(ctx, odsCode)
+		}
+		assertMigrated(t, src, ts)
+		t.Logf("round %d: %v", i, time.Since(roundStart))
+	}
+	t.Logf("%d rounds: source killed (SIGKILL) %d times during a pull and %d times between pulls, %d restarts; "+
+		"%d pulls, %d of them failed and were run again; %d export jobs left leased by a killed source (lease fast-forwarded); "+
+		"target matched the source after every round; data lost: 0",
+		rounds, killsDuring, killsIdle, proc.starts-1, pulls, failed, leases)
+}
+
+// expireLeases ends, as if its 30 s had passed, the lease a killed source
+// held on the export job the target is waiting for, so that the restarted
+// source plans it at once: the fast mode's stand-in for waiting. It
+// returns 1 if there was such a lease.
+func expireLeases(tb testing.TB, src dtm.Store, ts *targetSide) int {
+	tb.Helper()
+	ctx := context.Background()
+	p, ok, err := ts.db.ActivePull(ctx, ts.client.Source(), odsCode)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !ok || p.StatusURL == "" {
+		return 0
+	}
+	jobs := src.(dtm.ExportJobs)
+	job, err := jobs.Job(ctx, path.Base(p.StatusURL))
+	if dtm.ErrorCode(err) == dtm.ENotFound {
+		return 0
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	if job.Status != dtm.JobAccepted && job.Status != dtm.JobRunning || job.LeaseHolder == "" {
+		return 0
+	}
+	job.LeaseUntil = time.Now().Add(-time.Millisecond)
+	if err := jobs.UpdateJob(ctx, job); err != nil {
+		tb.Fatal(err)
+	}
+	return 1
+}
