@@ -23,9 +23,18 @@ type phaseState struct {
 }
 
 type typeState struct {
-	total int64 // -1 when unknown
-	done  int64
-	first time.Time // of the first progress
+	total       int64 // -1 when unknown
+	done        int64
+	first, last time.Time // of the first and latest progress
+}
+
+// rate is the type's rate: since its first progress, until now or, once
+// it is finished, until its last progress.
+func (t *typeState) rate(now time.Time) float64 {
+	if t.total >= 0 && t.done >= t.total {
+		now = t.last
+	}
+	return rate(t.done, t.first, now)
 }
 
 func newPhase(name string, total int64, now time.Time) *phaseState {
@@ -53,7 +62,7 @@ func (ph *phaseState) add(typ string, n int64, now time.Time) {
 	if t.first.IsZero() {
 		t.first = now
 	}
-	t.done += n
+	t.done, t.last = t.done+n, now
 }
 
 // rate returns units per second since since.
@@ -189,7 +198,7 @@ func renderPhase(ph *phaseState, now time.Time) []string {
 			finished++
 		}
 		if i < maxTypeLines {
-			out = append(out, fmt.Sprintf("  %-22s %s", n, bar(t.done, t.total, rate(t.done, t.first, now))))
+			out = append(out, fmt.Sprintf("  %-22s %s", n, bar(t.done, t.total, t.rate(now))))
 		}
 	}
 	if hidden := len(names) - maxTypeLines; hidden > 0 {
@@ -281,6 +290,6 @@ func (p *progressLog) Done(phase string) {
 	}
 	delete(p.phases, phase)
 	now := p.now()
-	p.log.Info("pull phase done", "phase", phase, "done", ph.done, "elapsed", now.Sub(ph.start).Round(time.Millisecond),
+	p.log.Info("pull phase done", "phase", phase, "done", ph.done, "elapsed", now.Sub(ph.start).Round(time.Millisecond).String(),
 		"per_second", int64(rate(ph.done, ph.start, now)))
 }

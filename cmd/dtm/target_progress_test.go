@@ -85,8 +85,10 @@ func TestProgressBars_Render(t *testing.T) {
 	p.Start("apply", 1200)
 	p.StartTypes("apply", map[string]int64{"Patient": 200, "Observation": 1000})
 	clock.t = clock.t.Add(time.Second)
-	p.Add("apply", "Patient", 200)
-	clock.t = clock.t.Add(time.Second)
+	p.Add("apply", "Patient", 100)
+	clock.t = clock.t.Add(500 * time.Millisecond)
+	p.Add("apply", "Patient", 100) // finished: its rate stays 200 in 0.5 s
+	clock.t = clock.t.Add(500 * time.Millisecond)
 	p.Add("apply", "Observation", 400)
 	clock.t = clock.t.Add(100 * time.Millisecond)
 	p.Add("apply", "Observation", 100) // within 200 ms: not drawn yet
@@ -96,7 +98,7 @@ func TestProgressBars_Render(t *testing.T) {
 		"  Patient                                                       1",
 		"apply        [############............]  50%      600/1200      300/s  ETA 2s",
 		"  Observation            [#########...............]  40%      400/1000",
-		"  Patient                [########################] 100%      200/200       200/s",
+		"  Patient                [########################] 100%      200/200       400/s",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("screen:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
