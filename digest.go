@@ -46,12 +46,14 @@ type DigestEntry struct {
 
 // DigestLister is an optional extension of Journal that makes digests of
 // large practices cheap: package reconcile uses it when the journal
-// implements it, and Journal.Changes otherwise. Neither store implements it
-// yet; see docs/RECONCILIATION.md.
+// implements it, and Journal.Changes otherwise. Both stores (sqlite,
+// postgres) implement it from stored columns (content hash, compartment
+// patient), reading no resource body; see docs/RECONCILIATION.md.
 type DigestLister interface {
-	// DigestChanges calls fn with the state at seq `at` of every resource
-	// of the practice (deletes included) whose state at `at` exists,
-	// ordered by Change.Patient (bytewise), with JSON left nil. It returns
-	// fn's error unwrapped when fn fails.
+	// DigestChanges calls fn with the state at seq `at` (capped at Head)
+	// of every resource of the practice (deletes included) whose state at
+	// `at` exists, ordered by Change.Patient (bytewise, so NoPatient
+	// first), with JSON left nil and every other field as Changes reports
+	// it. It returns fn's error unwrapped when fn fails.
 	DigestChanges(ctx context.Context, practice string, at int64, fn func(Change) error) error
 }

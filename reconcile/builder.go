@@ -30,6 +30,7 @@ type Builder struct {
 	inScope    map[string]bool // patients with a live member Patient resource
 	kept       map[string][]dtm.DigestEntry
 	sums       map[string]BucketSum
+	spare      *bucket // a finished bucket's memory, for the next one
 	err        error
 }
 
@@ -96,7 +97,10 @@ func (b *Builder) Add(c dtm.Change) {
 	}
 	bk := b.buckets[c.Patient]
 	if bk == nil {
-		bk = &bucket{}
+		bk, b.spare = b.spare, nil
+		if bk == nil {
+			bk = &bucket{}
+		}
 		b.buckets[c.Patient] = bk
 	}
 	e.version, e.typ, e.off, e.n = c.Version, t, uint32(len(bk.ids)), uint16(len(c.ID))
@@ -133,6 +137,10 @@ func (b *Builder) Finish() (dtm.Digest, map[string][]dtm.DigestEntry, error) {
 func (b *Builder) finish(p string) {
 	bk := b.buckets[p]
 	delete(b.buckets, p)
+	defer func() {
+		bk.entries, bk.ids = bk.entries[:0], bk.ids[:0]
+		b.spare = bk
+	}()
 	var excluded int64
 	if p != dtm.NoPatient && b.outOfScope[p] && !b.inScope[p] {
 		n := 0

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime"
@@ -69,10 +70,7 @@ func scanTypes(ctx context.Context, j dtm.Journal, practice string, at int64, b 
 	counts["Patient"] += 0
 	types := slices.Sorted(maps.Keys(counts))
 	slices.SortStableFunc(types, func(x, y string) int { return -cmp.Compare(counts[x], counts[y]) }) // biggest first
-	scan := j.Changes
-	if hl, ok := j.(headerLister); ok {
-		scan = hl.ChangeHeaders
-	}
+	scan := changeHeaders(j)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	next := make(chan string)
@@ -125,13 +123,7 @@ func bucketEntries(ctx context.Context, j dtm.Journal, practice, patient string,
 		out = append(out, dtm.DigestEntry{Type: c.Type, ID: c.ID, Version: c.Version, Hash: c.Hash})
 	}
 	if patient == dtm.NoPatient {
-		err := j.Changes(ctx, dtm.ChangeQuery{Practice: practice, Until: at}, func(c dtm.Change) error {
-			if c.Op == dtm.OpUpsert && c.Patient == dtm.NoPatient {
-				add(c)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := noPatientStates(ctx, j, practice, at, add); err != nil {
 			return nil, 0, fmt.Errorf("digest bucket: %w", err)
 		}
 		return SortEntries(out), 0, nil
@@ -158,6 +150,46 @@ func bucketEntries(ctx context.Context, j dtm.Journal, practice, patient string,
 		return nil, 0, fmt.Errorf("digest bucket: %w", err)
 	}
 	return SortEntries(out), excluded, nil
+}
+
+// errNoPatientDone ends a DigestChanges scan at the first compartment.
+var errNoPatientDone = errors.New("no-patient bucket read")
+
+// noPatientStates calls add with the state at `at` of every live resource
+// of the practice in no compartment. Through dtm.DigestLister it reads only
+// those (they come first); otherwise it scans the practice's journal,
+// without the bodies when j has ChangeHeaders.
+func noPatientStates(ctx context.Context, j dtm.Journal, practice string, at int64, add func(dtm.Change)) error {
+	if dl, ok := j.(dtm.DigestLister); ok {
+		err := dl.DigestChanges(ctx, practice, at, func(c dtm.Change) error {
+			if c.Patient != dtm.NoPatient {
+				return errNoPatientDone
+			}
+			if c.Op == dtm.OpUpsert {
+				add(c)
+			}
+			return nil
+		})
+		if errors.Is(err, errNoPatientDone) {
+			return nil
+		}
+		return err
+	}
+	return changeHeaders(j)(ctx, dtm.ChangeQuery{Practice: practice, Until: at}, func(c dtm.Change) error {
+		if c.Op == dtm.OpUpsert && c.Patient == dtm.NoPatient {
+			add(c)
+		}
+		return nil
+	})
+}
+
+// changeHeaders returns j's ChangeHeaders when it has it (no resource
+// bodies), and its Changes otherwise.
+func changeHeaders(j dtm.Journal) func(context.Context, dtm.ChangeQuery, func(dtm.Change) error) error {
+	if hl, ok := j.(headerLister); ok {
+		return hl.ChangeHeaders
+	}
+	return j.Changes
 }
 
 // SortEntries sorts es in the order the digest hashes them (their lines

@@ -69,7 +69,7 @@ func Advance(ctx context.Context, j dtm.Journal, t Tree, to dtm.Snapshot) (Tree,
 	}
 	touched := map[string]bool{}
 	npChanged := false
-	err := j.Changes(ctx, dtm.ChangeQuery{Practice: practice, Since: lo, Until: hi}, func(c dtm.Change) error {
+	err := changeHeaders(j)(ctx, dtm.ChangeQuery{Practice: practice, Since: lo, Until: hi}, func(c dtm.Change) error {
 		old, err := j.State(ctx, practice, c.Type, c.ID, lo)
 		switch {
 		case dtm.ErrorCode(err) == dtm.ENotFound:

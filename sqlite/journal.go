@@ -20,9 +20,11 @@ const pageSize = 500
 // changeCols are the journal columns scanChange reads, prefixed for alias j.
 const changeCols = `j.seq, j.practice, j.type, j.id, j.version, j.op, j.commit_us, j.patient, j.member, j.hash, j.json`
 
-// headerCols are changeCols without the resource body (NULL in its place):
-// SQLite then reads neither the body nor its overflow pages.
-const headerCols = `j.seq, j.practice, j.type, j.id, j.version, j.op, j.commit_us, j.patient, j.member, j.hash, NULL`
+// headerCols are the journal columns a headerScanner reads: changeCols
+// without the resource body (SQLite then reads neither the body nor its
+// overflow pages) and without the practice, which the caller knows. Every
+// column costs the pure-Go driver a call under the connection's mutex.
+const headerCols = `j.seq, j.type, j.id, j.version, j.op, j.commit_us, j.patient, j.member, j.hash`
 
 // notLater is true for a journal row j that is its resource's latest change
 // at or before the seq bound to its one parameter.
@@ -142,7 +144,7 @@ func (db *DB) Changes(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change
 		query = changesAllSQL
 		args = func(c int64) []any { return []any{q.Practice, c, until, until, pageSize} }
 	}
-	return db.pages(ctx, query, q.Since, until, args, fn)
+	return db.pages(ctx, query, q.Since, until, args, scanChange, fn)
 }
 
 // ChangeHeaders is Changes without the resource bodies: every Change has
@@ -157,11 +159,11 @@ func (db *DB) ChangeHeaders(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.
 	if q.Type != "" {
 		return db.pages(ctx, headersTypeSQL, q.Since, until, func(c int64) []any {
 			return []any{q.Practice, q.Type, c, until, until, pageSize}
-		}, fn)
+		}, newHeaderScanner(q.Practice).scan, fn)
 	}
 	return db.pages(ctx, headersAllSQL, q.Since, until, func(c int64) []any {
 		return []any{q.Practice, c, until, until, pageSize}
-	}, fn)
+	}, newHeaderScanner(q.Practice).scan, fn)
 }
 
 // Compartment calls fn, in Seq order, with the state at seq `at` (capped at
@@ -177,11 +179,13 @@ func (db *DB) Compartment(ctx context.Context, practice, patient string, at int6
 	}
 	at = min(at, head.Seq)
 	args := func(c int64) []any { return []any{practice, patient, c, at, at, pageSize} }
-	return db.pages(ctx, compartmentSQL, 0, at, args, fn)
+	return db.pages(ctx, compartmentSQL, 0, at, args, scanChange, fn)
 }
 
-// pages runs query page by page from cursor since, calling fn on each row.
-func (db *DB) pages(ctx context.Context, query string, since, until int64, args func(cursor int64) []any, fn func(dtm.Change) error) error {
+// pages runs query page by page from cursor since, reading each row with
+// scan and calling fn on it.
+func (db *DB) pages(ctx context.Context, query string, since, until int64, args func(cursor int64) []any,
+	scan func(scanner) (dtm.Change, error), fn func(dtm.Change) error) error {
 	cursor := since
 	page := make([]dtm.Change, 0, pageSize)
 	for cursor < until {
@@ -191,7 +195,7 @@ func (db *DB) pages(ctx context.Context, query string, since, until int64, args 
 			return fmt.Errorf("read journal: %w", err)
 		}
 		for rows.Next() {
-			c, err := scanChange(rows)
+			c, err := scan(rows)
 			if err != nil {
 				rows.Close()
 				return fmt.Errorf("read journal: %w", err)
@@ -219,6 +223,30 @@ func (db *DB) pages(ctx context.Context, query string, since, until int64, args 
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
+
+// headerScanner reads rows of headerCols into Changes of one practice,
+// reusing its scan destinations: a Change passed to Scan by pointer would
+// be a heap allocation per row. It is not safe for concurrent use.
+type headerScanner struct {
+	c    dtm.Change
+	us   int64
+	dest []any
+}
+
+func newHeaderScanner(practice string) *headerScanner {
+	h := &headerScanner{c: dtm.Change{Practice: practice}}
+	h.dest = []any{&h.c.Seq, &h.c.Type, &h.c.ID, &h.c.Version, &h.c.Op, &h.us, &h.c.Patient, &h.c.Member, &h.c.Hash}
+	return h
+}
+
+func (h *headerScanner) scan(s scanner) (dtm.Change, error) {
+	if err := s.Scan(h.dest...); err != nil {
+		return dtm.Change{}, err
+	}
+	c := h.c
+	c.CommitTime = fromMicros(h.us)
+	return c, nil
+}
 
 func scanChange(s scanner) (dtm.Change, error) {
 	var c dtm.Change
@@ -333,11 +361,17 @@ func (db *DB) DigestChanges(ctx context.Context, practice string, at int64, fn f
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Three page buffers circulate: one being read, one waiting, one
+	// with fn.
+	free := make(chan []dtm.Change, 3)
+	for range 3 {
+		free <- make([]dtm.Change, 0, digestPageSize)
+	}
 	pages := make(chan []dtm.Change, 1)
 	done := make(chan error, 1)
 	go func() {
 		defer close(pages)
-		done <- db.digestPages(ctx, practice, at, pages)
+		done <- db.digestPages(ctx, practice, at, free, pages)
 	}()
 	for page := range pages {
 		for _, c := range page {
@@ -349,6 +383,7 @@ func (db *DB) DigestChanges(ctx context.Context, practice string, at int64, fn f
 				return err
 			}
 		}
+		free <- page[:0]
 	}
 	if err := <-done; err != nil {
 		return fmt.Errorf("digest changes: %w", err)
@@ -356,16 +391,44 @@ func (db *DB) DigestChanges(ctx context.Context, practice string, at int64, fn f
 	return nil
 }
 
-// digestPages sends DigestChanges's rows to out page by page: the
-// no-compartment rows by seq, then the compartment rows by (patient, seq).
-func (db *DB) digestPages(ctx context.Context, practice string, at int64, out chan<- []dtm.Change) error {
-	send := func(page []dtm.Change) error {
+// digestPages sends DigestChanges's rows to out page by page, in buffers
+// taken from free: the no-compartment rows by seq, then the compartment
+// rows by (patient, seq).
+func (db *DB) digestPages(ctx context.Context, practice string, at int64, free chan []dtm.Change, out chan<- []dtm.Change) error {
+	hs := newHeaderScanner(practice)
+	// read runs one page's query and sends its rows; it returns the last.
+	read := func(stmt *sql.Stmt, args ...any) (n int, last dtm.Change, err error) {
+		var page []dtm.Change
+		select {
+		case page = <-free:
+		case <-ctx.Done():
+			return 0, last, ctx.Err()
+		}
+		rows, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return 0, last, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := hs.scan(rows)
+			if err != nil {
+				return 0, last, err
+			}
+			page = append(page, c)
+		}
+		if err := rows.Err(); err != nil {
+			return 0, last, err
+		}
+		if len(page) == 0 {
+			free <- page // back where it came from: never blocks
+			return 0, last, nil
+		}
 		select {
 		case out <- page:
-			return nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, last, ctx.Err()
 		}
+		return len(page), page[len(page)-1], nil
 	}
 	noPatient, err := db.r.PrepareContext(ctx, digestNoPatientSQL)
 	if err != nil {
@@ -373,19 +436,14 @@ func (db *DB) digestPages(ctx context.Context, practice string, at int64, out ch
 	}
 	defer noPatient.Close()
 	for cursor := int64(0); ; {
-		page, err := readPage(ctx, noPatient, practice, cursor, at, at, digestPageSize)
+		n, last, err := read(noPatient, practice, cursor, at, at, digestPageSize)
 		if err != nil {
 			return err
 		}
-		if len(page) > 0 {
-			if err := send(page); err != nil {
-				return err
-			}
-		}
-		if len(page) < digestPageSize {
+		if n < digestPageSize {
 			break
 		}
-		cursor = page[len(page)-1].Seq
+		cursor = last.Seq
 	}
 	inCompartment, err := db.r.PrepareContext(ctx, digestPatientSQL)
 	if err != nil {
@@ -393,36 +451,13 @@ func (db *DB) digestPages(ctx context.Context, practice string, at int64, out ch
 	}
 	defer inCompartment.Close()
 	for patient, seq := "", int64(0); ; {
-		page, err := readPage(ctx, inCompartment, practice, patient, seq, at, at, digestPageSize)
+		n, last, err := read(inCompartment, practice, patient, seq, at, at, digestPageSize)
 		if err != nil {
 			return err
 		}
-		if len(page) > 0 {
-			if err := send(page); err != nil {
-				return err
-			}
-		}
-		if len(page) < digestPageSize {
+		if n < digestPageSize {
 			return nil
 		}
-		patient, seq = page[len(page)-1].Patient, page[len(page)-1].Seq
+		patient, seq = last.Patient, last.Seq
 	}
-}
-
-// readPage runs a prepared journal query and returns its rows.
-func readPage(ctx context.Context, stmt *sql.Stmt, args ...any) ([]dtm.Change, error) {
-	rows, err := stmt.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var page []dtm.Change
-	for rows.Next() {
-		c, err := scanChange(rows)
-		if err != nil {
-			return nil, err
-		}
-		page = append(page, c)
-	}
-	return page, rows.Err()
 }
