@@ -120,18 +120,28 @@ func mustSource(tb testing.TB, o sourceOptions) *testSource {
 // with their whole record. It returns the number of writes applied.
 func (s *testSource) change(tb testing.TB, d time.Duration, updates, deletes, joiners int) int {
 	tb.Helper()
+	n, err := s.tryChange(d, updates, deletes, joiners)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// tryChange is change returning its error; it may run on any goroutine
+// but not concurrently with itself.
+func (s *testSource) tryChange(d time.Duration, updates, deletes, joiners int) (int, error) {
 	ctx := context.Background()
 	f := &source.Feed{Store: s.db, Practice: ods, Sim: s.sim, Watermark: func(time.Time) time.Time { return time.Now() }}
 	st, err := f.Run(ctx, s.sim.Now().Add(d), 6*time.Hour, nil)
 	if err != nil {
-		tb.Fatal(err)
+		return 0, err
 	}
 	applied := st.Applied
 	latest := map[string]dtm.Change{}
 	var order []string
 	head, err := s.db.Head(ctx)
 	if err != nil {
-		tb.Fatal(err)
+		return 0, err
 	}
 	err = s.db.Changes(ctx, dtm.ChangeQuery{Practice: ods, Until: head.Seq}, func(c dtm.Change) error {
 		k := c.Type + "/" + c.ID
@@ -142,7 +152,7 @@ func (s *testSource) change(tb testing.TB, d time.Duration, updates, deletes, jo
 		return nil
 	})
 	if err != nil {
-		tb.Fatal(err)
+		return 0, err
 	}
 	var writes []dtm.Write
 	for _, k := range order {
@@ -154,7 +164,7 @@ func (s *testSource) change(tb testing.TB, d time.Duration, updates, deletes, jo
 		case updates > 0 && c.Type == "Observation" && bytes.Contains(c.JSON, []byte(`"status":"final"`)):
 			w, err := source.ResourceWrite(bytes.Replace(c.JSON, []byte(`"status":"final"`), []byte(`"status":"amended"`), 1))
 			if err != nil {
-				tb.Fatal(err)
+				return 0, err
 			}
 			writes = append(writes, w)
 			updates--
@@ -170,18 +180,18 @@ func (s *testSource) change(tb testing.TB, d time.Duration, updates, deletes, jo
 			return err
 		})
 		if err != nil {
-			tb.Fatal(err)
+			return 0, err
 		}
 		s.joined++
 	}
 	if len(writes) > 0 {
 		c, err := s.db.Apply(ctx, ods, writes)
 		if err != nil {
-			tb.Fatal(err)
+			return 0, err
 		}
 		applied += c.Applied
 	}
-	return applied
+	return applied, nil
 }
 
 func mustOpen(tb testing.TB, path string) *sqlite.DB {
