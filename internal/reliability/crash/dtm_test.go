@@ -14,6 +14,16 @@ import (
 // TestDTM runs the tests that need the dtm binary, built once for all.
 func TestDTM(t *testing.T) {
 	bin := buildDTM(t)
+	t.Run("LoadKilled", func(t *testing.T) {
+		for _, kind := range storeKinds {
+			t.Run(kind.name, func(t *testing.T) { testLoadKilled(t, bin, kind.dsn(t), kind.dsn(t)) })
+		}
+	})
+	t.Run("LoadDiskFull", func(t *testing.T) {
+		t.Run("sqlite", func(t *testing.T) { testLoadDiskFull(t, bin) })
+		t.Run("postgres", func(t *testing.T) { testLoadDiskFullPostgres(t, bin) })
+	})
+	t.Run("LoadReadOnly", func(t *testing.T) { testLoadReadOnly(t, bin) })
 	t.Run("ServeKilled", func(t *testing.T) {
 		for _, kind := range storeKinds {
 			t.Run(kind.name, func(t *testing.T) { testServeKilled(t, bin, kind.dsn(t)) })

@@ -271,8 +271,9 @@ func TestStorageReadOnly_Postgres(t *testing.T) {
 // be extended for lack of space, then frees the space again. A real full
 // disk would need a small file system for a tablespace, which a test
 // cannot count on being allowed to mount; a trigger that raises the same
-// error after the 100th journal row of any transaction fails the batch in
-// the middle, where atomicity matters.
+// error from the 101st journal row on fails the next batch in
+// the middle, where atomicity matters. (The raise is a stand-in for the
+// write failing; what is tested is the error path and the rollback.)
 func TestStorageFull_Postgres(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Start(t)
@@ -283,26 +284,30 @@ func TestStorageFull_Postgres(t *testing.T) {
 	defer db.Close()
 	checkStorageFault(t, db, storageFault{
 		name:    "disk full",
-		inject:  func(tb testing.TB) { pgExec(tb, url, diskFullTrigger) },
-		recover: func(tb testing.TB) { pgExec(tb, url, `DROP TRIGGER disk_full ON journal`) },
+		inject:  func(tb testing.TB) { pgExec(tb, url, diskFullAfter(100)) },
+		recover: func(tb testing.TB) { pgExec(tb, url, diskFreed) },
 		cause:   "No space left on device",
 	})
 }
 
-// diskFullTrigger fails any transaction that writes more than 100 journal
-// rows with PostgreSQL's own disk-full error.
-const diskFullTrigger = `
-CREATE OR REPLACE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE n int := coalesce(nullif(current_setting('dtm.rows', true), ''), '0')::int + 1;
+// diskFullAfter returns SQL that makes every journal row after the next
+// n fail with PostgreSQL's own disk-full error (SQLSTATE 53100), as a
+// disk with room for n more rows would; diskFreed undoes it.
+func diskFullAfter(n int) string {
+	return `CREATE SEQUENCE disk_rows;
+CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	PERFORM set_config('dtm.rows', n::text, true);
-	IF n > 100 THEN
+	IF nextval('disk_rows') > ` + strconv.Itoa(n) + ` THEN
 		RAISE EXCEPTION 'could not extend file "base/16384/16385": No space left on device'
 			USING ERRCODE = 'disk_full', HINT = 'Check free disk space.';
 	END IF;
 	RETURN NEW;
 END $$;
 CREATE TRIGGER disk_full BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION disk_full();`
+}
+
+// diskFreed removes what diskFullAfter added.
+const diskFreed = `DROP TRIGGER disk_full ON journal; DROP FUNCTION disk_full(); DROP SEQUENCE disk_rows`
 
 // pgExec runs statements on a connection of its own to url.
 func pgExec(tb testing.TB, url string, statements ...string) {
