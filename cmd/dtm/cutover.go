@@ -473,9 +473,14 @@ func newCutoverRunner(ctx context.Context, e *env, o cutoverRunOptions, st cutov
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
+	sinks, err := newSinks(o.pull, log) // the final pull feeds the --sink systems too
+	if err != nil {
+		return nil, nil, err
+	}
 	phases := &cutover.PhaseTimer{Clock: dtm.SystemClock{}}
 	cfg := target.Config{Store: st, State: st, Client: client, WorkDir: o.pull.workDir, Logger: log,
-		Parallel: o.pull.parallel, Types: o.pull.types, MaxAttachmentBytes: o.pull.maxAttachment, Progress: phases}
+		Parallel: o.pull.parallel, Types: o.pull.types, MaxAttachmentBytes: o.pull.maxAttachment, Progress: phases,
+		Sinks: sinks}
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = defaultWorkDir(o.pull.db)
 	}
