@@ -59,8 +59,8 @@ func testLoadKilled(t *testing.T, bin, dsn, dryDSN string) {
 		select {
 		case <-time.After(time.Duration(1 + r.Int64N(int64(whole)))):
 			c.kill()
-		case <-c.done:
-			c.done <- nil // for wait
+		case err := <-c.done:
+			c.done <- err // for wait
 		}
 		if err := c.wait(); err != nil && !c.killed() {
 			t.Fatalf("load failed: %v\n%s", err, c.errb)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/target"
 )
 
 // TestDTM runs the tests that need the dtm binary, built once for all.
@@ -24,6 +25,11 @@ func TestDTM(t *testing.T) {
 		t.Run("postgres", func(t *testing.T) { testLoadDiskFullPostgres(t, bin) })
 	})
 	t.Run("LoadReadOnly", func(t *testing.T) { testLoadReadOnly(t, bin) })
+	t.Run("JobAfterRestart", func(t *testing.T) {
+		for _, kind := range storeKinds {
+			t.Run(kind.name, func(t *testing.T) { testJobAfterRestart(t, bin, kind.dsn(t)) })
+		}
+	})
 	t.Run("ServeKilled", func(t *testing.T) {
 		for _, kind := range storeKinds {
 			t.Run(kind.name, func(t *testing.T) { testServeKilled(t, bin, kind.dsn(t)) })
@@ -139,4 +145,112 @@ func expireLeases(tb testing.TB, src dtm.Store, ts *targetSide) int {
 		tb.Fatal(err)
 	}
 	return 1
+}
+
+// testJobAfterRestart checks the two outcomes of an export job when its
+// source is restarted. Survives: a job a killed source was still planning
+// (running, leased to it) is planned by the restarted source once the
+// lease ends, and the target gets a complete export. Fails cleanly: a job
+// the restarted source reports failed makes a resumed pull start the
+// export again with the same _since, and the target still ends exact.
+func testJobAfterRestart(t *testing.T, bin, dsn string) {
+	ctx := context.Background()
+	in := practice(t, 20)
+	src := mustOpen(t, dsn)
+	loadSource(t, src, in)
+	jobs := src.(dtm.ExportJobs)
+	proc := newSourceProc(t, bin, dsn)
+	proc.start()
+	defer proc.kill()
+
+	t.Run("Survives", func(t *testing.T) {
+		ts := newTarget(t, proc.url())
+		statusURL, err := ts.client.KickOff(ctx, odsCode, target.KickOffOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proc.kill()
+		job, err := jobs.Job(ctx, path.Base(statusURL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the killed source left it part-way through planning, with a
+		// lease that has not ended yet.
+		job.Status, job.Progress, job.Files, job.ExpiresAt = dtm.JobRunning, "planning", nil, time.Time{}
+		job.LeaseHolder, job.LeaseUntil = "killed-replica", time.Now().Add(time.Second)
+		if err := jobs.UpdateJob(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		proc.start()
+		m, _, err := ts.client.Poll(ctx, statusURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, err := jobs.Job(ctx, job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done.Status != dtm.JobComplete || done.LeaseHolder != "" || !m.TransactionTime.Equal(job.TransactionTime) {
+			t.Fatalf("job after restart: %s, lease %q, transactionTime %v (was %v)", done.Status, done.LeaseHolder,
+				m.TransactionTime, job.TransactionTime)
+		}
+		var n int64
+		for _, f := range done.Files {
+			if f.Kind == dtm.FileOutput {
+				n += f.Count
+			}
+		}
+		counts, err := src.Counts(ctx, odsCode, job.Until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		for _, c := range counts {
+			want += c
+		}
+		if n != want {
+			t.Fatalf("the restarted source planned %d resources, the practice has %d", n, want)
+		}
+	})
+
+	t.Run("FailsCleanly", func(t *testing.T) {
+		ts := newTarget(t, proc.url())
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := ts.puller.Pull(pctx, odsCode)
+			done <- err
+		}()
+		var rec dtm.PullRecord
+		for ok := false; !ok || rec.StatusURL == ""; {
+			var err error
+			if rec, ok, err = ts.db.ActivePull(ctx, proc.url(), odsCode); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel() // the target stops, its pull left resumable
+		if err := <-done; err == nil {
+			t.Skip("the pull finished before it could be interrupted")
+		}
+		proc.kill()
+		job, err := jobs.Job(ctx, path.Base(rec.StatusURL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		job.Status, job.Error, job.Files = dtm.JobFailed, "export failed: interrupted by a restart", nil
+		job.LeaseHolder, job.LeaseUntil = "", time.Time{}
+		if err := jobs.UpdateJob(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		proc.start()
+		res, err := ts.puller.Pull(ctx, odsCode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Resumed || !res.Restarted || !res.Since.Equal(rec.Since) {
+			t.Fatalf("pull after the job failed: resumed %v, restarted %v, since %v (was %v)", res.Resumed, res.Restarted, res.Since, rec.Since)
+		}
+		assertMigrated(t, src, ts)
+	})
 }
