@@ -208,7 +208,7 @@ func newNDJSONWriter(dir, name string) (*ndjsonWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ndjsonWriter{fh: fh, bw: bufio.NewWriterSize(fh, 1<<20), h: sha256.New(), name: name}, nil
+	return &ndjsonWriter{fh: fh, bw: bufio.NewWriterSize(fh, 64<<10), h: sha256.New(), name: name}, nil
 }
 
 // line writes one line; line holds no newline (it is compact JSON).
