@@ -257,7 +257,7 @@ func (s *FHIRSink) post(ctx context.Context, t *transaction) error {
 			d = min(wait, s.o.MaxBackoff)
 		}
 		s.log.Warn("fhir sink: transaction failed; retrying", "sink", s.name, "status", status,
-			"err", err, "attempt", attempt, "wait", d)
+			"err", err, "attempt", attempt, "wait", d.String())
 		if err := sleep(ctx, d); err != nil {
 			return err
 		}
