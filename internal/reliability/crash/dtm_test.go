@@ -14,6 +14,7 @@ import (
 
 // TestDTM runs the tests that need the dtm binary, built once for all.
 func TestDTM(t *testing.T) {
+	t.Parallel()
 	bin := buildDTM(t)
 	t.Run("LoadKilled", func(t *testing.T) {
 		for _, kind := range storeKinds {
@@ -61,7 +62,7 @@ func testServeKilled(t *testing.T, bin, dsn string) {
 	}
 	whole := time.Since(start)
 
-	rounds := trials(4, 40)
+	rounds := trials(3, 40)
 	var ts *targetSide
 	var killsDuring, killsIdle, failed, pulls, leases int
 	for i := range rounds {

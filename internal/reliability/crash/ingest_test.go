@@ -83,6 +83,7 @@ func (j reportingJournal) Apply(ctx context.Context, practice string, writes []d
 // content; the final run completes the load, and a further run changes
 // nothing.
 func TestIngester_Crash(t *testing.T) {
+	t.Parallel()
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			const batch = 100

@@ -174,6 +174,7 @@ func assertOutcome(tb testing.TB, b []byte) {
 // (PRAGMA max_page_count on the store's writer: SQLite then fails the
 // write with SQLITE_FULL), then frees the space again.
 func TestStorageFull_SQLite(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := t.TempDir() + "/source.db"
 	db, err := sqlite.Open(ctx, path, sqlite.Options{Logger: quietLogger()})
@@ -202,6 +203,7 @@ func TestStorageFull_SQLite(t *testing.T) {
 // TestStorageReadOnly_SQLite makes the store read-only under a running
 // source (PRAGMA query_only on its writer), then writable again.
 func TestStorageReadOnly_SQLite(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, t.TempDir()+"/source.db", sqlite.Options{Logger: quietLogger()})
 	if err != nil {
@@ -245,6 +247,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // sessions ended so that the pool reconnects, as after a failover to a
 // read-only server), then writable again.
 func TestStorageReadOnly_Postgres(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.Start(t)
 	db, err := postgres.Open(ctx, url, postgres.Options{Logger: quietLogger()})
@@ -275,6 +278,7 @@ func TestStorageReadOnly_Postgres(t *testing.T) {
 // the middle, where atomicity matters. (The raise is a stand-in for the
 // write failing; what is tested is the error path and the rollback.)
 func TestStorageFull_Postgres(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := pgtest.Start(t)
 	db, err := postgres.Open(ctx, url, postgres.Options{Logger: quietLogger()})

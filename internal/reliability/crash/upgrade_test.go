@@ -82,6 +82,7 @@ var upgradeKinds = []struct {
 // and job must read back the same, and the upgraded store must take new
 // writes of every kind.
 func TestUpgrade_Populated(t *testing.T) {
+	t.Parallel()
 	for _, kind := range upgradeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			allVersions := schemaVersions(t, kind.dir)
