@@ -180,7 +180,11 @@ func (c *cutter) finish() []dtm.ExportFile {
 func (p *planner) planJoiners(ctx context.Context, sel *selector, label string) error {
 	var joiners []string
 	q := dtm.ChangeQuery{Practice: sel.practice, Type: "Patient", Since: p.job.Since, Until: p.job.Until}
-	err := p.j.Changes(ctx, q, func(c dtm.Change) error {
+	list := p.j.Changes
+	if hl, ok := p.j.(HeaderLister); ok {
+		list = hl.ChangeHeaders // isJoiner reads no body
+	}
+	err := list(ctx, q, func(c dtm.Change) error {
 		ok, err := sel.isJoiner(ctx, &c)
 		if ok {
 			joiners = append(joiners, c.ID)
