@@ -35,8 +35,10 @@ The simulator models the practice that "dtm generate" makes with the same
 --practice, --patients and --seed: load that first.
 
 --speed 0 (the default) runs as fast as possible; --speed X runs X simulated
-seconds per real second (1 is real time). Simulated time starts at --start
-(default: now).`,
+seconds per real second (1 is real time). Simulated time starts at --start;
+by default at now with --speed, and D days ago without it, so that the
+simulated days end now and no record is dated in the future (the target's
+validation quarantines future dates).`,
 		Example: `  dtm generate --practice A81001 --patients 1000 --seed 1 --out practice
   dtm source load --db sqlite:source.db --practice A81001 practice
   dtm source simulate --db sqlite:source.db --practice A81001 --patients 1000 --seed 1 --days 7`,
@@ -49,6 +51,9 @@ seconds per real second (1 is real time). Simulated time starts at --start
 				return usageError{fmt.Errorf("--days and --patients must be at least 1 and --speed not negative")}
 			}
 			begin := time.Now().UTC().Truncate(time.Minute)
+			if speed == 0 {
+				begin = begin.AddDate(0, 0, -days)
+			}
 			if start != "" {
 				t, err := time.Parse(time.RFC3339, start)
 				if err != nil {
@@ -102,7 +107,7 @@ seconds per real second (1 is real time). Simulated time starts at --start
 	cmd.Flags().IntVar(&days, "days", 7, "simulated days")
 	cmd.Flags().Float64Var(&speed, "speed", 0, "simulated seconds per real second; 0 runs as fast as possible")
 	cmd.Flags().DurationVar(&step, "step", time.Hour, "simulated time per batch")
-	cmd.Flags().StringVar(&start, "start", "", "simulated start time, RFC 3339 (default now)")
+	cmd.Flags().StringVar(&start, "start", "", "simulated start time, RFC 3339 (default: now with --speed, else --days ago)")
 	cmd.MarkFlagRequired("practice")
 	return cmd
 }
