@@ -208,7 +208,7 @@ func mustOpen(tb testing.TB, path string) *sqlite.DB {
 // fast; stalls are given up after clientStall.
 const (
 	maxAttempts   = 6
-	clientStall   = 400 * time.Millisecond
+	clientStall   = 1500 * time.Millisecond
 	maxRetryAfter = 1500 * time.Millisecond
 	proxyStall    = 5 * time.Second // longer than the client waits
 )
