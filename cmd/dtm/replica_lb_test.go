@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/bulk"
 	"github.com/dtm-project/dtm/postgres"
 )
 
@@ -165,17 +166,35 @@ func (c *crashable) dead() bool {
 	}
 }
 
-func (c *crashable) Changes(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change) error) error {
+// held blocks a journal read while hold is set, until the crash, and
+// reports whether the read must fail.
+func (c *crashable) held(ctx context.Context) bool {
 	if c.hold.Load() {
 		c.once.Do(func() { close(c.planning) })
 		select {
 		case <-c.crashed:
 		case <-ctx.Done():
 		}
+		return true
+	}
+	return c.dead()
+}
+
+func (c *crashable) Changes(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change) error) error {
+	if c.held(ctx) {
 		return errCrashed
 	}
-	if c.dead() {
+	return c.DB.Changes(ctx, q, fn)
+}
+
+// ChangeHeaders is the planner's header-only read (bulk.HeaderLister),
+// held like Changes.
+func (c *crashable) ChangeHeaders(ctx context.Context, q dtm.ChangeQuery, fn func(dtm.Change) error) error {
+	if c.held(ctx) {
 		return errCrashed
+	}
+	if hl, ok := any(c.DB).(bulk.HeaderLister); ok {
+		return hl.ChangeHeaders(ctx, q, fn)
 	}
 	return c.DB.Changes(ctx, q, fn)
 }
