@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,6 +122,8 @@ func TestLoad_ConcurrentClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 
+	// DTM_LOAD_HEAPPROFILE names a file for a heap profile taken at the peak.
+	profile := os.Getenv("DTM_LOAD_HEAPPROFILE")
 	var peakHeap, peakRSS atomic.Uint64
 	sampled := make(chan struct{})
 	go func() {
@@ -128,7 +133,9 @@ func TestLoad_ConcurrentClients(t *testing.T) {
 		for {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			maxStore(&peakHeap, ms.HeapInuse)
+			if maxStore(&peakHeap, ms.HeapInuse) && profile != "" {
+				writeHeapProfile(profile) // the latest peak's
+			}
 			maxStore(&peakRSS, rss())
 			select {
 			case <-ctx.Done():
@@ -181,7 +188,7 @@ func TestLoad_ConcurrentClients(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st := &clientState{have: map[string]string{}, dir: t.TempDir()}
+			st := &clientState{have: map[uint64]uint64{}, dir: t.TempDir()}
 			states[i] = st
 			c, err := target.NewClient(src.url, target.ClientOptions{Logger: quietLogger(), MaxAttempts: 1,
 				UserAgent: fmt.Sprintf("load-client-%02d", i)})
@@ -243,10 +250,12 @@ func TestLoad_ConcurrentClients(t *testing.T) {
 	}
 }
 
-// clientState is one load client's copy of the practice: type/id →
-// content hash, as of transactionTime tt.
+// clientState is one load client's copy of the practice, as of
+// transactionTime tt: 64 bits of the hash of each resource's type/id →
+// 64 bits of its content hash. (Whole strings for 50 clients' copies of a
+// large practice would dwarf the memory of what is measured.)
 type clientState struct {
-	have    map[string]string
+	have    map[uint64]uint64
 	tt      time.Time
 	dir     string
 	exports int
@@ -319,7 +328,7 @@ func (st *clientState) apply(path string, deleted bool) error {
 				return fmt.Errorf("deleted line: %w", err)
 			}
 			for _, e := range b.Entry {
-				delete(st.have, e.Request.URL)
+				delete(st.have, key(e.Request.URL))
 			}
 			continue
 		}
@@ -331,7 +340,7 @@ func (st *clientState) apply(path string, deleted bool) error {
 		if err != nil {
 			return err
 		}
-		st.have[h.ResourceType+"/"+h.ID] = hash
+		st.have[key(h.ResourceType+"/"+h.ID)] = short(hash)
 	}
 	return sc.Err()
 }
@@ -350,10 +359,10 @@ func (st *clientState) compare(t *testing.T, src *testSource) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{}
+	want := map[uint64]uint64{}
 	for _, es := range buckets {
 		for _, e := range es {
-			want[e.Type+"/"+e.ID] = e.Hash
+			want[key(e.Type+"/"+e.ID)] = short(e.Hash)
 		}
 	}
 	diff := 0
@@ -373,14 +382,40 @@ func (st *clientState) compare(t *testing.T, src *testSource) int {
 	return diff
 }
 
-// maxStore raises a to v when v is larger.
-func maxStore(a *atomic.Uint64, v uint64) {
+// key returns 64 bits of the SHA-256 of a resource's type/id.
+func key(typeID string) uint64 {
+	h := sha256.Sum256([]byte(typeID))
+	return binary.BigEndian.Uint64(h[:8])
+}
+
+// short returns the first 64 bits of a hex content hash.
+func short(hexHash string) uint64 {
+	v, _ := strconv.ParseUint(hexHash[:min(16, len(hexHash))], 16, 64)
+	return v
+}
+
+// maxStore raises a to v when v is larger, and reports whether it did.
+func maxStore(a *atomic.Uint64, v uint64) bool {
 	for {
 		old := a.Load()
-		if v <= old || a.CompareAndSwap(old, v) {
-			return
+		if v <= old {
+			return false
+		}
+		if a.CompareAndSwap(old, v) {
+			return true
 		}
 	}
+}
+
+// writeHeapProfile writes a heap profile to path, ignoring errors (it is a
+// diagnostic).
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	pprof.Lookup("heap").WriteTo(f, 0)
 }
 
 // rss returns the process's resident set size from /proc (0 where there is
