@@ -107,7 +107,7 @@ func TestLoad_ConcurrentClients(t *testing.T) {
 		dur, patients = 3*time.Second, 1
 	}
 	if long() {
-		dur, patients = 60*time.Second, 100
+		dur, patients = 60*time.Second, 30
 	}
 	if s := os.Getenv("DTM_LOAD_SECONDS"); s != "" {
 		n, _ := strconv.Atoi(s)
