@@ -46,7 +46,7 @@ var unchangedRe = regexp.MustCompile(`read (\d+), applied 0, unchanged (\d+)`)
 // completes the load; one more changes nothing.
 func testLoadKilled(t *testing.T, bin string, newDSN func(testing.TB) string) {
 	dsn, stores := newDSN(t), 1
-	in := practice(t, 20)
+	in := practice(t, patients)
 	file := in.writeFile(t)
 	r := newRand(t)
 	start := time.Now()

@@ -47,7 +47,7 @@ func TestDTM(t *testing.T) {
 // version applied twice.
 func testServeKilled(t *testing.T, bin, dsn string) {
 	ctx := context.Background()
-	in := practice(t, 20)
+	in := practice(t, patients)
 	src := mustOpen(t, dsn)
 	loadSource(t, src, in)
 	proc := newSourceProc(t, bin, dsn)
@@ -163,7 +163,7 @@ func expireLeases(tb testing.TB, src dtm.Store, ts *targetSide) int {
 // export again with the same _since, and the target still ends exact.
 func testJobAfterRestart(t *testing.T, bin, dsn string) {
 	ctx := context.Background()
-	in := practice(t, 20)
+	in := practice(t, patients)
 	src := mustOpen(t, dsn)
 	loadSource(t, src, in)
 	jobs := src.(dtm.ExportJobs)

@@ -87,7 +87,7 @@ func TestIngester_Crash(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind.name, func(t *testing.T) {
 			const batch = 100
-			in := practice(t, 20)
+			in := practice(t, patients)
 			file, dsn := in.writeFile(t), kind.dsn(t)
 			r := newRand(t)
 			nb := (len(in.lines) + batch - 1) / batch

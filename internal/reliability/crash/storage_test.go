@@ -36,7 +36,7 @@ type storageFault struct {
 // after recovery the same writes succeed.
 func checkStorageFault(t *testing.T, st dtm.Store, f storageFault) {
 	ctx := context.Background()
-	in := practice(t, 20)
+	in := practice(t, patients)
 	half := len(in.lines) / 2
 	loadSource(t, st, &input{lines: in.lines[:half]})
 	before, head := liveState(t, st), mustHead(t, st)
