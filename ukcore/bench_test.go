@@ -84,3 +84,25 @@ func BenchmarkValidate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeObject compares decodeObject with the encoding/json
+// decoder it replaced, over the Synthea resources.
+// Run: go test ./ukcore/ -run '^$' -bench DecodeObject
+func BenchmarkDecodeObject(b *testing.B) {
+	resources := syntheaResources(b)
+	for _, d := range []struct {
+		name   string
+		decode func([]byte) (map[string]any, bool)
+	}{{"ukcore", decodeObject}, {"encoding-json", decodeObjectStd}} {
+		b.Run(d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, ok := d.decode(resources[i%len(resources)]); !ok {
+					b.Fatal("not decoded")
+				}
+				i++
+			}
+		})
+	}
+}

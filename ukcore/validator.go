@@ -1,9 +1,7 @@
 package ukcore
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -165,22 +163,6 @@ func fatal(msg string) Result {
 	return Result{Findings: []Finding{{
 		Severity: SeverityFatal, Code: "structure", Rule: RuleStructure, Message: msg,
 	}}}
-}
-
-// decodeObject decodes data as one JSON object, keeping numbers as
-// json.Number so that no precision is lost or overflows.
-func decodeObject(data []byte) (map[string]any, bool) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return nil, false
-	}
-	// Anything but white space after the object is not a single resource.
-	if len(bytes.TrimSpace(data[dec.InputOffset():])) != 0 {
-		return nil, false
-	}
-	return obj, true
 }
 
 // jsonDepth returns the deepest nesting of objects and arrays in data,
