@@ -28,6 +28,7 @@ import (
 type sourceServeOptions struct {
 	db, addr, auth, baseURL, tlsCert, tlsKey, clientCA string
 	dashboardAddr                                      string
+	exportWorkers                                      int       // export planning goroutines; 0: bulk.DefaultWorkers
 	clock                                              dtm.Clock // nil: the system clock
 }
 
@@ -73,6 +74,7 @@ Stops gracefully on SIGINT or SIGTERM: no new requests, in-flight downloads fini
 	cmd.Flags().StringVar(&o.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	cmd.Flags().StringVar(&o.dashboardAddr, "dashboard-addr", "", "with --auth smart, serve the dashboard on this separate loopback address (an operator console: browsers carry no bearer token)")
 	cmd.Flags().StringVar(&o.clientCA, "tls-client-ca", "", "CA certificates (PEM) that client certificates must chain to: mutual TLS")
+	cmd.Flags().IntVar(&o.exportWorkers, "export-workers", bulk.DefaultWorkers, "exports this replica plans at a time (each reads the practice's journal headers); queued kick-offs wait for one")
 	return cmd
 }
 
@@ -85,6 +87,9 @@ func runSourceServe(ctx context.Context, e *env, o sourceServeOptions, ready cha
 	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return usageError{errors.New("--tls-cert and --tls-key go together")}
+	}
+	if o.exportWorkers < 0 {
+		return usageError{fmt.Errorf("--export-workers %d: want at least 1 (0 for the default, %d)", o.exportWorkers, bulk.DefaultWorkers)}
 	}
 	if o.auth == "none" {
 		if err := auth.CheckLoopback(o.addr); err != nil {
@@ -118,7 +123,7 @@ func runSourceServe(ctx context.Context, e *env, o sourceServeOptions, ready cha
 	if baseURL == "" {
 		baseURL = scheme + "://" + ln.Addr().String()
 	}
-	srv, err := newSourceServer(st, clock, log, baseURL, o.auth == "smart")
+	srv, err := newSourceServerWorkers(st, clock, log, baseURL, o.auth == "smart", o.exportWorkers)
 	if err != nil {
 		return err
 	}
@@ -181,13 +186,20 @@ type sourceServer struct {
 // newSourceServer composes the source's handlers. With smartAuth false every
 // request gets full rights (--auth none).
 func newSourceServer(st dtm.Store, clock dtm.Clock, log *slog.Logger, baseURL string, smartAuth bool) (*sourceServer, error) {
+	return newSourceServerWorkers(st, clock, log, baseURL, smartAuth, 0)
+}
+
+// newSourceServerWorkers is newSourceServer with workers export planning
+// goroutines (bulk.DefaultWorkers when 0).
+func newSourceServerWorkers(st dtm.Store, clock dtm.Clock, log *slog.Logger, baseURL string, smartAuth bool, workers int) (*sourceServer, error) {
 	jobs, ok := st.(dtm.ExportJobs)
 	authStore, ok2 := st.(dtm.AuthStore)
 	if !ok || !ok2 {
 		return nil, errors.New("store does not keep export jobs and clients")
 	}
 	mux := http.NewServeMux()
-	bcfg := bulk.Config{Journal: st, Practices: st, Jobs: jobs, BaseURL: baseURL, Clock: clock, Logger: log}
+	bcfg := bulk.Config{Journal: st, Practices: st, Jobs: jobs, BaseURL: baseURL, Clock: clock, Logger: log,
+		Workers: workers}
 	var authSrv *auth.Server
 	if smartAuth {
 		var err error
