@@ -205,12 +205,17 @@ func mustOpen(tb testing.TB, path string) *sqlite.DB {
 }
 
 // Client timing used through the proxy: short backoffs so that trials are
-// fast; stalls are given up after clientStall.
+// fast. An attempt that hears nothing for clientStall is given up (longer
+// under the race detector, where a busy source is slow to answer at all);
+// the proxy's stalls last longer than that.
 const (
 	maxAttempts   = 6
-	clientStall   = 1500 * time.Millisecond
 	maxRetryAfter = 1500 * time.Millisecond
-	proxyStall    = 5 * time.Second // longer than the client waits
+)
+
+var (
+	clientStall = map[bool]time.Duration{false: 1500 * time.Millisecond, true: 4 * time.Second}[raceEnabled]
+	proxyStall  = 3 * clientStall
 )
 
 // newClient returns a target client for base with the test timings.
