@@ -69,13 +69,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	const common = "_busy_timeout=30000&_foreign_keys=on&_pragma=temp_store(memory)"
 	var err error
-	// wal_autocheckpoint: a checkpoint (which syncs the main file) every
-	// 64 MiB of log rather than every 4 MiB; an ingest batch of 1,000
-	// resources writes about 2 MiB, so the default checkpointed every other
-	// commit, under the write lock. Durability is unchanged: every commit
-	// still syncs the log (docs/BENCHMARKS.md, "Ingest").
 	db.w, err = sql.Open("sqlite", path+"?"+common+
-		"&_txlock=immediate&_journal_mode=WAL&_synchronous=FULL&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(16384)")
+		"&_txlock=immediate&_journal_mode=WAL&_synchronous=FULL&_pragma=cache_size(-65536)")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
