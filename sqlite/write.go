@@ -91,8 +91,9 @@ func checkWritable(ctx context.Context, tx *sql.Tx, practice string) error {
 type txWriter struct {
 	tx       *sql.Tx
 	practice string
-	us       int64     // commit time
-	full     *sql.Stmt // INSERT of chunkSize rows
+	us       int64             // commit time
+	full     *sql.Stmt         // INSERT of chunkSize rows
+	states   map[int]*sql.Stmt // SELECT of the states of n ids, by n
 	args     []any
 }
 
@@ -100,6 +101,28 @@ func (w *txWriter) close() {
 	if w.full != nil {
 		w.full.Close()
 	}
+	for _, st := range w.states {
+		st.Close()
+	}
+}
+
+// statesStmt returns the transaction's prepared statesSQL(n), preparing it
+// on first use: a batch of one type looks up chunkSize ids at a time, and
+// preparing the statement again for every chunk cost about as much as
+// running it.
+func (w *txWriter) statesStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st := w.states[n]; st != nil {
+		return st, nil
+	}
+	st, err := w.tx.PrepareContext(ctx, statesSQL(n))
+	if err != nil {
+		return nil, err
+	}
+	if w.states == nil {
+		w.states = make(map[int]*sql.Stmt)
+	}
+	w.states[n] = st
+	return st, nil
 }
 
 // States looks the keys up with one statement per resource type: for each
@@ -112,7 +135,11 @@ func (w *txWriter) States(ctx context.Context, keys []batch.Key) (map[batch.Key]
 	}
 	cur := make(map[batch.Key]batch.State, len(keys))
 	for typ, ids := range byType {
-		rows, err := w.tx.QueryContext(ctx, statesSQL(len(ids)), append([]any{w.practice, typ}, ids...)...)
+		stmt, err := w.statesStmt(ctx, len(ids))
+		if err != nil {
+			return nil, err
+		}
+		rows, err := stmt.QueryContext(ctx, append([]any{w.practice, typ}, ids...)...)
 		if err != nil {
 			return nil, err
 		}
