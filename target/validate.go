@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dtm-project/dtm"
 	"github.com/dtm-project/dtm/fhir"
@@ -57,7 +58,7 @@ func (p *Puller) decodeResource(l lineRef, line []byte, v Validator, d *decoded)
 		d.quarantine = append(d.quarantine, p.quarantine(l, dtm.QuarantineUnreadable, "", "", 0, line, oo))
 		return
 	}
-	version := metaVersion(line)
+	version := headerVersion(line)
 	if v != nil {
 		r := v.Validate(line)
 		if r.HasErrors() {
@@ -111,6 +112,167 @@ func metaVersion(resource []byte) int64 {
 		return v
 	}
 	return 0
+}
+
+// headerVersion is metaVersion for a resource that fhir.ParseHeader
+// accepted (one valid JSON object, no duplicate top-level keys): it finds
+// meta, and in it versionId, by stepping over the members before them
+// without decoding them, and leaves to encoding/json only the metas whose
+// keys it would match loosely (case-insensitively) or that repeat
+// versionId. metaVersion was a twentieth of a validated line's cost.
+func headerVersion(resource []byte) int64 {
+	meta := topLevelMember(resource, "meta")
+	if len(meta) == 0 || meta[0] != '{' {
+		return 0 // absent, null, or not an object (which encoding/json refuses)
+	}
+	id, ok := plainVersionID(meta)
+	if !ok {
+		var m struct {
+			VersionID string `json:"versionId"`
+		}
+		if json.Unmarshal(meta, &m) != nil {
+			return 0
+		}
+		id = m.VersionID
+	}
+	v, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
+}
+
+// plainVersionID returns meta's versionId when no key could match it
+// loosely: every key is ASCII without escapes, at most one equals
+// "versionId" ignoring case, it is spelt exactly so, and its value is a
+// string without escapes. Otherwise ok is false.
+func plainVersionID(meta []byte) (id string, ok bool) {
+	ok = true
+	n := 0
+	members(meta, func(key, value []byte) bool {
+		for _, c := range key {
+			if c == '\\' || c >= utf8.RuneSelf {
+				ok = false
+				return false
+			}
+		}
+		if !strings.EqualFold(string(key), "versionId") {
+			return true
+		}
+		n++
+		if n > 1 || string(key) != "versionId" || len(value) < 2 || value[0] != '"' || bytes.IndexByte(value, '\\') >= 0 {
+			ok = false
+			return false
+		}
+		id = string(value[1 : len(value)-1])
+		return true
+	})
+	return id, ok
+}
+
+// topLevelMember returns the raw value of the top-level member name of
+// obj, which must be one valid JSON object without duplicate keys, or nil
+// when it has none. Keys are compared decoded, as encoding/json does.
+func topLevelMember(obj []byte, name string) []byte {
+	var found []byte
+	members(obj, func(key, value []byte) bool {
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var k string
+			if json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &k) != nil {
+				return true
+			}
+			key = []byte(k)
+		}
+		if string(key) == name {
+			found = value
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// members calls fn with the raw key (quotes removed, escapes kept) and the
+// raw value of each member of obj, one valid JSON object, in order, until
+// fn returns false. Values are stepped over, not decoded.
+func members(obj []byte, fn func(key, value []byte) bool) {
+	i := bytes.IndexByte(obj, '{') + 1
+	for i > 0 && i < len(obj) {
+		i = skipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return // '}' (or not the JSON promised)
+		}
+		kend := skipJSON(obj, i)
+		if kend < i+2 {
+			return
+		}
+		key := obj[i+1 : kend-1]
+		i = skipSpace(obj, kend)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		start := skipSpace(obj, i+1)
+		end := skipJSON(obj, start)
+		if start >= end || !fn(key, obj[start:end]) {
+			return
+		}
+		i = skipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+// skipSpace returns the index of the first byte at or after i in b that is
+// not JSON white space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipJSON returns the index just after the JSON value starting at b[i],
+// which must be valid JSON; len(b) at the latest.
+func skipJSON(b []byte, i int) int {
+	if i >= len(b) {
+		return len(b)
+	}
+	switch b[i] {
+	case '"':
+		for i++; i < len(b); i++ {
+			switch b[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+		return len(b)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipJSON(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return len(b)
 }
 
 // skipValue reads past the next JSON value of dec without keeping it.
