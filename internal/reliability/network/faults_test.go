@@ -105,7 +105,7 @@ func TestPull_RandomFaults(t *testing.T) {
 			t.Run(fmt.Sprintf("trial%02d", trial), func(t *testing.T) {
 				src := mustSource(t, sourceOptions{patients: patients, seed: s, fileSize: 150, maxActive: 4,
 					proxy: &faultproxy.Options{Seed: s, Random: faultproxy.Random{Rate: rate, Faults: randomFaults}}})
-				tgt := mustTarget(t, src)
+				tgt := mustTarget(t, src, 6)
 				var ok, failed int
 				var resources int64
 				for pull := range pulls {
@@ -174,17 +174,17 @@ func TestPull_PermanentFaults(t *testing.T) {
 		want []string // substrings of the error
 	}{
 		{"FileDownloads503", faultproxy.Rule{Path: fileRE, Fault: faultproxy.Fault{Kind: faultproxy.Status, Code: 503}},
-			[]string{"download", "giving up after 6 attempts", "503 Service Unavailable"}},
+			[]string{"download", "giving up after 3 attempts", "503 Service Unavailable"}},
 		{"FileDownloadsReset", faultproxy.Rule{Path: fileRE, Fault: faultproxy.Fault{Kind: faultproxy.Reset, At: 0.5}},
-			[]string{"download", "giving up after 6 attempts", "connection reset"}},
+			[]string{"download", "giving up after 3 attempts", "connection reset"}},
 		{"FileDownloadsTruncated", faultproxy.Rule{Path: fileRE, Fault: faultproxy.Fault{Kind: faultproxy.Truncate, At: 0.5}},
-			[]string{"download", "giving up after 6 attempts", "body cut short", "unexpected EOF"}},
+			[]string{"download", "giving up after 3 attempts", "body cut short", "unexpected EOF"}},
 		{"FileDownloadsShortLength", faultproxy.Rule{Path: fileRE, Fault: faultproxy.Fault{Kind: faultproxy.ShortLength, At: 0.5}},
-			[]string{"download", "giving up after 6 attempts"}},
+			[]string{"download", "giving up after 3 attempts"}},
 		{"FileDownloadsLongLength", faultproxy.Rule{Path: fileRE, Fault: faultproxy.Fault{Kind: faultproxy.LongLength}},
-			[]string{"download", "giving up after 6 attempts", "unexpected EOF"}},
+			[]string{"download", "giving up after 3 attempts", "unexpected EOF"}},
 		{"FileDownloadsStall", faultproxy.Rule{Path: fileRE, Fault: faultproxy.Fault{Kind: faultproxy.Stall, At: 0.5, Delay: proxyStall}},
-			[]string{"download", "giving up after 6 attempts", "source stalled: nothing received for " + clientStall.String()}},
+			[]string{"download", "giving up after 3 attempts", "source stalled: nothing received for " + clientStall.String()}},
 		{"StatusPollStallBeforeHeaders", faultproxy.Rule{Path: pollRE, Fault: faultproxy.Fault{Kind: faultproxy.Stall, Delay: proxyStall}},
 			[]string{"export status", "source stalled: nothing received for " + clientStall.String()}},
 		{"StatusPollStallInManifest", faultproxy.Rule{Path: pollRE, Fault: faultproxy.Fault{Kind: faultproxy.Stall, At: 0.5, Delay: proxyStall}},
@@ -209,7 +209,7 @@ func TestPull_PermanentFaults(t *testing.T) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			src := mustSource(t, sourceOptions{patients: 3, seed: 11, fileSize: 200, maxActive: 4, proxy: &faultproxy.Options{}})
-			tgt := mustTarget(t, src)
+			tgt := mustTarget(t, src, 3) // 3 attempts: a stall costs 3 × clientStall
 			// A clean first pull, then a change, so that the faulted pull is a delta.
 			if _, err := tgt.puller.Pull(context.Background(), ods); err != nil {
 				t.Fatal(err)

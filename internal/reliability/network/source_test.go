@@ -208,23 +208,21 @@ func mustOpen(tb testing.TB, path string) *sqlite.DB {
 // fast. An attempt that hears nothing for clientStall is given up (longer
 // under the race detector, where a busy source is slow to answer at all);
 // the proxy's stalls last longer than that.
-const (
-	maxAttempts   = 6
-	maxRetryAfter = 1500 * time.Millisecond
-)
+const maxRetryAfter = 1500 * time.Millisecond
 
 var (
 	clientStall = map[bool]time.Duration{false: 1500 * time.Millisecond, true: 4 * time.Second}[raceEnabled]
 	proxyStall  = 3 * clientStall
 )
 
-// newClient returns a target client for base with the test timings.
-func newClient(tb testing.TB, base string) *target.Client {
+// newClient returns a target client for base with the test timings,
+// making each request at most attempts times.
+func newClient(tb testing.TB, base string, attempts int) *target.Client {
 	tb.Helper()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DisableCompression = true
 	c, err := target.NewClient(base, target.ClientOptions{
-		HTTP: &http.Client{Transport: tr}, Logger: quietLogger(), MaxAttempts: maxAttempts,
+		HTTP: &http.Client{Transport: tr}, Logger: quietLogger(), MaxAttempts: attempts,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxRetryAfter: maxRetryAfter,
 		StallTimeout: clientStall,
 	})
@@ -243,11 +241,13 @@ type testTarget struct {
 	direct *target.Client // to the source itself
 }
 
-func mustTarget(tb testing.TB, src *testSource) *testTarget {
+// mustTarget returns a target pulling from src through its proxy, with
+// `attempts` attempts per request.
+func mustTarget(tb testing.TB, src *testSource, attempts int) *testTarget {
 	tb.Helper()
 	dir := tb.TempDir()
-	t := &testTarget{db: mustOpen(tb, filepath.Join(dir, "target.db")), client: newClient(tb, src.base),
-		direct: newClient(tb, src.url)}
+	t := &testTarget{db: mustOpen(tb, filepath.Join(dir, "target.db")), client: newClient(tb, src.base, attempts),
+		direct: newClient(tb, src.url, 6)}
 	p, err := target.NewPuller(target.Config{Store: t.db, State: t.db, Client: t.client,
 		WorkDir: filepath.Join(dir, "work"), Logger: quietLogger(), BatchSize: 500, Parallel: 3})
 	if err != nil {
