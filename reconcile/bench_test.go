@@ -87,7 +87,7 @@ func benchPracticePath(b *testing.B) (*sqlite.DB, string) {
 }
 
 // BenchmarkCompute measures the digest of a generated practice on SQLite
-// (through Journal.Changes): see docs/BENCHMARKS.md, "Reconcile".
+// (through the store's DigestChanges): see docs/BENCHMARKS.md, "Reconcile".
 //
 //	DTM_BENCH_PATIENTS=10000 DTM_BENCH_DB=/tmp/digest-10k.db go test ./reconcile -run '^$' -bench Compute -benchtime 1x
 func BenchmarkCompute(b *testing.B) {
