@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dtm-project/dtm"
+	"github.com/dtm-project/dtm/target"
+	"github.com/dtm-project/dtm/ukcore"
 )
 
 // benchPatients is the practice size of the pull benchmarks
@@ -80,6 +82,62 @@ func BenchmarkPull_Delta(b *testing.B) {
 	b.ReportMetric(float64(moved)/float64(b.N), "changes/pull")
 	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(moved), "cpu-µs/resource")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+// BenchmarkPull_Again measures a re-pull of a practice the target store
+// already holds unchanged (as after a crash mid-apply, or an export started
+// again): each iteration pulls the whole practice with a fresh pull state
+// over the same store, so every resource is held at its version and is
+// skipped without being validated again.
+func BenchmarkPull_Again(b *testing.B) {
+	src := mustSource(b, benchPatients())
+	n := liveCount(b, src.db)
+	store := mustOpen(b, filepath.Join(b.TempDir(), "target.db"))
+	validate := os.Getenv("DTM_BENCH_NOVALIDATE") == ""
+	if _, err := pullerFor(b, src.url, store, b.TempDir(), validate).Pull(b.Context(), testODS); err != nil {
+		b.Fatal(err)
+	}
+	var cpu time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		state := mustOpen(b, filepath.Join(b.TempDir(), fmt.Sprintf("state%d.db", i)))
+		p := pullerSplit(b, src.url, store, state, b.TempDir(), validate)
+		b.StartTimer()
+		cpu0 := cpuTime()
+		res, err := p.Pull(b.Context(), testODS)
+		cpu += cpuTime() - cpu0
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Counts.Received != int64(n) {
+			b.Fatalf("received %d of %d", res.Counts.Received, n)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "resources/s")
+	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(n*b.N), "cpu-µs/resource")
+}
+
+// pullerSplit is pullerFor with the pull state in another database than
+// the target store.
+func pullerSplit(tb testing.TB, srcURL string, store dtm.Store, state dtm.TargetState, workDir string, validate bool) *target.Puller {
+	tb.Helper()
+	c, err := target.NewClient(srcURL, target.ClientOptions{Logger: quietLogger(), MinBackoff: 5 * time.Millisecond,
+		MaxBackoff: 50 * time.Millisecond, MaxRetryAfter: 50 * time.Millisecond})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := target.Config{Store: store, State: state, Client: c, WorkDir: workDir, Logger: quietLogger(), BatchSize: 500}
+	if validate {
+		cfg.NewValidator = func(resolve func(string) bool) (target.Validator, error) {
+			return ukcore.NewValidator(ukcore.Options{PracticeODS: testODS, Resolve: resolve})
+		}
+	}
+	p, err := target.NewPuller(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
 }
 
 // liveCount returns the number of live resources of the test practice.

@@ -93,7 +93,8 @@ type chunk struct {
 }
 
 // applyFile streams one file through parallel decoding and validation into
-// store batches. It checks the file against its recorded SHA-256 and line
+// store batches; lines the store already holds unchanged are not validated
+// again (heldLines). It checks the file against its recorded SHA-256 and line
 // count, and that every resource received was applied, skipped or
 // quarantined (invariant 5).
 func (p *Puller) applyFile(ctx context.Context, rec *dtm.PullRecord, f dtm.PullFile, v Validator) (dtm.PullCounts, error) {
@@ -120,7 +121,16 @@ func (p *Puller) applyFile(ctx context.Context, rec *dtm.PullRecord, f dtm.PullF
 			defer workers.Done()
 			for ch := range chunks {
 				d := &decoded{}
+				var held []bool
+				if v != nil && f.Kind == dtm.FileOutput {
+					held = p.heldLines(ctx, rec.Practice, ch)
+				}
 				for i, line := range ch.lines {
+					if held != nil && held[i] {
+						d.counts.Received++
+						d.counts.Skipped++
+						continue
+					}
 					p.decodeLine(lineRef{rec.ID, rec.Practice, f, ch.first + int64(i)}, line, v, d)
 				}
 				select {

@@ -2,6 +2,7 @@ package target
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -16,7 +17,8 @@ import (
 
 // decoded is what one line of an export file becomes: writes to apply,
 // quarantine records, and counts (Received, Deleted, Quarantined, Warnings,
-// SourceErrors; Applied and Skipped are counted when the writes commit).
+// SourceErrors, and Skipped for resources the store already held; Applied,
+// and Skipped for the writes, are counted when the writes commit).
 type decoded struct {
 	writes     []dtm.Write
 	quarantine []dtm.QuarantineRecord
@@ -78,6 +80,51 @@ func (p *Puller) decodeResource(l lineRef, line []byte, v Validator, d *decoded)
 		Type: h.ResourceType, ID: h.ID, Op: dtm.OpUpsert, JSON: line, Version: version,
 		Patient: patient, Member: h.ResourceType == "Patient" && fhir.PatientActive(line),
 	})
+}
+
+// heldLines reports, for each line of a chunk of an output file, whether
+// the target store already holds that resource at the same version with the
+// same content (fhir.ContentHash), as it does for what a re-pull brings
+// again: a pull resumed after a crash re-reads the file it was applying, an
+// export started again re-exports what was applied. Such a line is counted
+// as skipped, as Apply would count it, without being validated again: the
+// store keeps exactly that resource whatever validation would say, and it
+// was validated when it was applied (unless that pull ran without a
+// validator), so its warnings are not counted again either. It returns nil
+// when neither the chunk's first nor its last line is held, so that a chunk
+// never applied costs at most two lookups.
+func (p *Puller) heldLines(ctx context.Context, practice string, ch chunk) []bool {
+	n := len(ch.lines)
+	first := p.holds(ctx, practice, ch.lines[0])
+	if !first && (n == 1 || !p.holds(ctx, practice, ch.lines[n-1])) {
+		return nil
+	}
+	held := make([]bool, n)
+	held[0] = first
+	for i := 1; i < n; i++ {
+		held[i] = p.holds(ctx, practice, ch.lines[i])
+	}
+	return held
+}
+
+// holds reports whether the target store holds the resource line at the
+// version line carries (not 0) with the same content. Any failure to read
+// either counts as not held: the line is then decoded as usual.
+func (p *Puller) holds(ctx context.Context, practice string, line []byte) bool {
+	h, err := fhir.ParseHeader(line)
+	if err != nil {
+		return false
+	}
+	v := headerVersion(line)
+	if v == 0 {
+		return false
+	}
+	c, err := p.cfg.Store.Get(ctx, practice, h.ResourceType, h.ID)
+	if err != nil || c.Op != dtm.OpUpsert || c.Version != v || c.Hash == "" {
+		return false
+	}
+	hash, err := fhir.ContentHash(line)
+	return err == nil && hash == c.Hash
 }
 
 // metaVersion returns the resource's meta.versionId as a number, or 0 when
