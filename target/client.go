@@ -61,7 +61,9 @@ type ClientOptions struct {
 	// waits for the source to send anything: the response headers, or the
 	// next bytes of a body. An attempt that hears nothing for that long
 	// fails as stalled and is retried like a broken connection (1 minute
-	// when 0).
+	// when 0). The clock restarts at each read that brings bytes, so a
+	// caller that stops reading a response body for that long ends the
+	// attempt too. (Binary fetches for attachments do not use it yet.)
 	StallTimeout time.Duration
 }
 
