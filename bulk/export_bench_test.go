@@ -2,18 +2,21 @@ package bulk
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dtm-project/dtm"
 	"github.com/dtm-project/dtm/fhir"
 	"github.com/dtm-project/dtm/storetest"
+	"github.com/dtm-project/dtm/synth"
 )
 
 // benchSize returns the resource count from environment variable name, or
@@ -56,36 +59,103 @@ func loadPractice(b *testing.B, e *testEnv, n int) {
 	b.Logf("loaded %d resources in %v", n, time.Since(start))
 }
 
-// BenchmarkFullExport measures a Group export of a whole practice, from
-// kick-off to the last byte of the last file over loopback (files fetched
-// by 2 concurrent downloads, uncompressed), in resources/s.
-// DTM_BENCH_RESOURCES sets the practice size (default 100,000).
-func BenchmarkFullExport(b *testing.B) {
-	n := benchSize(b, "DTM_BENCH_RESOURCES", 100_000)
-	e := newTestEnv(b, true, func(c *Config) { c.MaxActiveJobs = 1 << 20 })
-	loadPractice(b, e, n)
-	var total int64
-	b.ResetTimer()
-	for b.Loop() {
-		m := e.wait(e.kickoff("/fhir/Group/" + pA + "/$export"))
-		total += e.downloadAll(b, m)
+// loadGenerated fills PracticeA with a generated practice of the given
+// number of patients (synth, seed 1: 25 types, the shape dtm bench
+// uses), in batches of storetest.BatchSize.
+func loadGenerated(b *testing.B, e *testEnv, patients int) {
+	b.Helper()
+	start := time.Now()
+	ws := make([]dtm.Write, 0, storetest.BatchSize)
+	n := 0
+	err := synth.Generate(e.ctx, synth.Options{Practice: pA, Patients: patients, Seed: 1}, func(_ string, json []byte) error {
+		json = bytes.Clone(json)
+		h, err := fhir.ParseHeader(json)
+		if err != nil {
+			return err
+		}
+		w := dtm.Write{Type: h.ResourceType, ID: h.ID, Op: dtm.OpUpsert, JSON: json}
+		if h.ResourceType == "Patient" {
+			w.Patient, w.Member = h.ID, fhir.PatientActive(json)
+		} else if w.Patient, err = fhir.Compartment(h.ResourceType, json); err != nil {
+			return err
+		}
+		n++
+		if ws = append(ws, w); len(ws) == cap(ws) {
+			e.apply(pA, ws...)
+			ws = ws[:0]
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "resources/s")
+	if len(ws) > 0 {
+		e.apply(pA, ws...)
+	}
+	b.Logf("loaded %d generated resources (%d patients) in %v", n, patients, time.Since(start))
 }
 
-// downloadAll fetches every output file with 2 concurrent downloads and
-// returns the number of lines.
-func (e *testEnv) downloadAll(b *testing.B, m manifest) int64 {
+// BenchmarkFullExport measures a Group export of a whole practice, from
+// kick-off to the last byte of the last file over loopback, in resources/s
+// of wall time and per CPU-second of the whole process (server and client:
+// the figure to compare when other work loads the machine). It also reports
+// the time to the manifest (planning) per export. Sub-benchmarks:
+// "parallel" fetches the files with 2 concurrent downloads, uncompressed;
+// "serial" and "serial-gzip" fetch them one after another, as dtm bench
+// does. DTM_BENCH_RESOURCES sets the practice size (default 100,000), or
+// DTM_BENCH_PATIENTS a generated practice of that many patients instead.
+func BenchmarkFullExport(b *testing.B) {
+	e := newTestEnv(b, true, func(c *Config) { c.MaxActiveJobs = 1 << 20 })
+	if p := benchSize(b, "DTM_BENCH_PATIENTS", 0); p > 0 {
+		loadGenerated(b, e, p)
+	} else {
+		loadPractice(b, e, benchSize(b, "DTM_BENCH_RESOURCES", 100_000))
+	}
+	for _, bc := range []struct {
+		name      string
+		downloads int
+		gz        bool
+	}{{"parallel", 2, false}, {"serial", 1, false}, {"serial-gzip", 1, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var total int64
+			var manifestTime time.Duration
+			cpu0 := cpuTime()
+			for b.Loop() {
+				start := time.Now()
+				m := e.wait(e.kickoff("/fhir/Group/" + pA + "/$export"))
+				manifestTime += time.Since(start)
+				total += e.downloadAll(b, m, bc.downloads, bc.gz)
+			}
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "resources/s")
+			b.ReportMetric(float64(total)/(cpuTime()-cpu0).Seconds(), "resources/cpu-s")
+			b.ReportMetric(float64(manifestTime.Milliseconds())/float64(b.N), "ms-to-manifest/op")
+		})
+	}
+}
+
+// cpuTime returns the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// downloadAll fetches every output file with the given number of
+// concurrent downloads (gzip-encoded when gz) and returns the number of
+// lines.
+func (e *testEnv) downloadAll(b *testing.B, m manifest, downloads int, gz bool) int64 {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		lines int64
 		next  = make(chan manifestFile)
 	)
-	for range 2 {
+	for range downloads {
 		wg.Go(func() {
 			for f := range next {
-				n := e.countLines(b, f.URL)
+				n := e.countLines(b, f.URL, gz)
 				if n != f.Count {
 					b.Errorf("%s: %d lines, want %d", f.URL, n, f.Count)
 				}
@@ -166,17 +236,33 @@ func (e *testEnv) applyDelta(round, n int) {
 	}
 }
 
-// countLines streams a file and counts its lines without keeping it.
-func (e *testEnv) countLines(b *testing.B, url string) int64 {
-	resp := e.do("GET", url, nil)
+// countLines streams a file (asking for gzip when gz) and counts its lines
+// without keeping it.
+func (e *testEnv) countLines(b *testing.B, url string, gz bool) int64 {
+	var headers []string
+	if gz {
+		headers = append(headers, "Accept-Encoding: gzip")
+	}
+	resp := e.do("GET", url, nil, headers...)
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		b.Fatalf("%s: status %d", url, resp.StatusCode)
 	}
+	var body io.Reader = resp.Body
+	if gz {
+		if resp.Header.Get("Content-Encoding") != "gzip" {
+			b.Fatalf("%s: gzip accepted but not used", url)
+		}
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			b.Fatalf("%s: %v", url, err)
+		}
+		body = zr
+	}
 	var n int64
 	buf := make([]byte, 256<<10)
 	for {
-		k, err := resp.Body.Read(buf)
+		k, err := body.Read(buf)
 		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
 		if err == io.EOF {
 			return n

@@ -81,52 +81,84 @@ func (s *Server) ownedFile(r *http.Request) (dtm.ExportJob, dtm.ExportFile, erro
 }
 
 // writeFile writes the NDJSON content of file f of job to w and returns the
-// number of lines written.
+// number of lines written. A large change part is read in segments, some
+// ahead of the writer (see writeSegments); the bytes are the same either way.
 func (s *Server) writeFile(ctx context.Context, job *dtm.ExportJob, f dtm.ExportFile, w *bufio.Writer) (int64, error) {
-	var n int64
 	emit := func(line []byte) error {
-		n++
 		w.Write(line)
 		return w.WriteByte('\n')
 	}
-	if f.Kind == dtm.FileError {
+	switch {
+	case f.Kind == dtm.FileError:
+		var n int64
 		for _, name := range ignoredParams(job) {
+			n++
 			if err := emit(ignoredOutcome(name)); err != nil {
 				return n, err
 			}
 		}
 		return n, nil
+	case len(f.Joiners) > 0:
+		return s.renderJoiners(ctx, job, f, emit)
 	}
-	sel := newSelector(s.cfg.Journal, job, f.Practice)
-	write := func(c *dtm.Change) error {
-		if c.Op == dtm.OpDelete {
-			return emit(deletedBundle(c))
+	ranges := splitRange(f.FromSeq, f.ToSeq, int(f.Count/segmentRows), 1)
+	if len(ranges) == 1 || cap(s.readAhead) == 0 {
+		return s.renderRange(ctx, job, f, f.FromSeq, f.ToSeq, emit)
+	}
+	return s.writeSegments(ctx, job, f, ranges, w)
+}
+
+// renderJoiners calls emit with the line of every resource of joiner part
+// f and returns how many there were.
+func (s *Server) renderJoiners(ctx context.Context, job *dtm.ExportJob, f dtm.ExportFile, emit func([]byte) error) (int64, error) {
+	var n int64
+	sel := newSelector(s.selectorJournal(), job, f.Practice)
+	for _, patient := range f.Joiners {
+		err := sel.scanJoiner(ctx, patient, f.Type, func(c *dtm.Change) error {
+			n++
+			return emit(renderLine(c))
+		})
+		if err != nil {
+			return n, err
 		}
-		return emit(oneLine(c.JSON))
 	}
-	if len(f.Joiners) > 0 {
-		for _, patient := range f.Joiners {
-			if err := sel.scanJoiner(ctx, patient, f.Type, write); err != nil {
-				return n, err
-			}
-		}
-		return n, nil
-	}
+	return n, nil
+}
+
+// renderRange calls emit, in seq order, with the line of every change of
+// change part f (of kind f.Kind) with seq in (from, to], a sub-range of
+// (f.FromSeq, f.ToSeq], and returns how many there were. The lines of
+// consecutive sub-ranges, concatenated, are the lines of their union:
+// which changes an export keeps depends on the job's snapshot, not on the
+// range scanned.
+func (s *Server) renderRange(ctx context.Context, job *dtm.ExportJob, f dtm.ExportFile, from, to int64, emit func([]byte) error) (int64, error) {
+	var n int64
+	sel := newSelector(s.selectorJournal(), job, f.Practice)
 	typ := f.Type
 	if f.Kind == dtm.FileDeleted {
 		typ = "" // deleted files carry every type
 	}
 	deleted := f.Kind == dtm.FileDeleted // needs no resource bodies
-	err := sel.scanChanges(ctx, typ, f.FromSeq, deleted, func(c *dtm.Change) error {
-		if c.Seq > f.ToSeq {
+	err := sel.scanChanges(ctx, typ, from, deleted, func(c *dtm.Change) error {
+		if c.Seq > to {
 			return errStop
 		}
 		if fileKind(c) != f.Kind {
 			return nil
 		}
-		return write(c)
+		n++
+		return emit(renderLine(c))
 	})
 	return n, err
+}
+
+// renderLine returns the NDJSON line of a change: a deleted Bundle for a
+// delete, else the stored resource on one line.
+func renderLine(c *dtm.Change) []byte {
+	if c.Op == dtm.OpDelete {
+		return deletedBundle(c)
+	}
+	return oneLine(c.JSON)
 }
 
 // oneLine returns a resource's stored JSON unchanged (invariant 6), unless

@@ -65,7 +65,7 @@ func (s *Server) runJob(ctx context.Context, job dtm.ExportJob) {
 		s.abandon(ctx, &job, err)
 		return
 	}
-	p := &planner{j: s.cfg.Journal, job: &job, max: int64(s.cfg.MaxFileResources),
+	p := &planner{j: s.selectorJournal(), job: &job, max: int64(s.cfg.MaxFileResources),
 		parallel: runtime.GOMAXPROCS(0), progress: s.progressFunc(&job)}
 	files, err := p.plan(ctx)
 	if err == nil {

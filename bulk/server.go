@@ -84,6 +84,10 @@ type Server struct {
 	mux     *http.ServeMux
 	wake    chan struct{} // a kick-off nudges an idle worker
 	started time.Time
+	// readAhead holds a token per export file segment read ahead of its
+	// download (export_readahead.go).
+	readAhead chan struct{}
+	members   *memberCache // Patient states for selectors (export_members.go)
 }
 
 // NewServer returns a server for cfg, filling in defaults. It does not
@@ -104,7 +108,8 @@ func NewServer(cfg Config) *Server {
 		host, _ := os.Hostname()
 		cfg.ReplicaID = host + "-" + rand.Text()[:8]
 	}
-	s := &Server{cfg: cfg, wake: make(chan struct{}, 1), started: cfg.Clock.Now()}
+	s := &Server{cfg: cfg, wake: make(chan struct{}, 1), started: cfg.Clock.Now(),
+		readAhead: make(chan struct{}, readAheadTokens()), members: newMemberCache()}
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
 		s.mux.HandleFunc(rt.method+" "+rt.pattern, rt.handler)
