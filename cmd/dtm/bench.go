@@ -86,7 +86,8 @@ func newBenchCmd(e *env) *cobra.Command {
 		Long: `Generate a synthetic practice and measure, on this machine, each step of a
 migration against its budget: generation, source ingest, full export from
 kick-off to last byte over loopback HTTP (with and without gzip), delta export
-of --changes changes, change-to-availability latency, target pull + validate +
+of --changes changes, change-to-availability latency (HTTP pushes while a bulk
+ingest runs alongside), target pull + validate +
 load, reconcile (source digest against target digest), the whole cutover
 (freeze, final delta pull after a simulated week, validate, load, reconcile,
 go/no-go; then rolled back) and peak memory. Prints a table with each figure
