@@ -120,7 +120,7 @@ func TestBench_DeltaChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("dtm bench takes a while; skipped with -short")
 	}
-	rep := runBenchJSON(t, "--source-only", "--patients", "3", "--changes", "10,100000")
+	rep := runBenchJSON(t, "--quick", "--source-only", "--patients", "3", "--changes", "10,100000")
 	var names []string
 	for _, r := range rep.Results {
 		names = append(names, r.Name)
