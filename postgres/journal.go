@@ -360,6 +360,7 @@ func (db *DB) DigestChanges(ctx context.Context, practice string, at int64, fn f
 // digestPages sends DigestChanges's rows to out page by page: the
 // no-compartment rows by seq, then the compartment rows by (patient, seq).
 func (db *DB) digestPages(ctx context.Context, practice string, at int64, out chan<- []dtm.Change) error {
+	ds := newDigestScanner()
 	// read runs one page's query and sends its latest states; it returns
 	// the number of rows read and the last one.
 	read := func(query string, args ...any) (int, dtm.Change, error) {
@@ -371,8 +372,7 @@ func (db *DB) digestPages(ctx context.Context, practice string, at int64, out ch
 		var last dtm.Change
 		n := 0
 		for rows.Next() {
-			var latest bool
-			c, err := scanChangeAnd(rows, &latest)
+			c, latest, err := ds.scan(rows)
 			if err != nil {
 				rows.Close()
 				return 0, dtm.Change{}, err
@@ -416,17 +416,32 @@ func (db *DB) digestPages(ctx context.Context, practice string, at int64, out ch
 	}
 }
 
-// scanChangeAnd scans a journal row of headerCols or changeCols followed by
-// one more column, into extra.
-func scanChangeAnd(row pgx.Rows, extra any) (dtm.Change, error) {
-	var c dtm.Change
-	var us int64
-	var op int16
-	if err := row.Scan(&c.Seq, &c.Practice, &c.Type, &c.ID, &c.Version, &op, &us,
-		&c.Patient, &c.Member, &c.Hash, &c.JSON, extra); err != nil {
-		return dtm.Change{}, err
+// digestScanner reads rows of headerCols followed by the latest-state
+// flag, reusing its scan destinations: a Change passed to Scan by pointer
+// would be a heap allocation per row. It is not safe for concurrent use.
+type digestScanner struct {
+	c      dtm.Change
+	us     int64
+	op     int16
+	latest bool
+	dest   []any
+}
+
+func newDigestScanner() *digestScanner {
+	d := &digestScanner{}
+	d.dest = []any{&d.c.Seq, &d.c.Practice, &d.c.Type, &d.c.ID, &d.c.Version, &d.op, &d.us,
+		&d.c.Patient, &d.c.Member, &d.c.Hash, &d.c.JSON, &d.latest}
+	return d
+}
+
+// scan reads one row and returns it with whether it is its resource's
+// state at the snapshot.
+func (d *digestScanner) scan(rows pgx.Rows) (dtm.Change, bool, error) {
+	if err := rows.Scan(d.dest...); err != nil {
+		return dtm.Change{}, false, err
 	}
-	c.Op = dtm.Op(op)
-	c.CommitTime = fromMicros(us)
-	return c, nil
+	c := d.c
+	c.Op = dtm.Op(d.op)
+	c.CommitTime = fromMicros(d.us)
+	return c, d.latest, nil
 }
