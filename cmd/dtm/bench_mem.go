@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -17,13 +18,15 @@ type memPeak struct {
 }
 
 // measure runs fn, sampling the Go heap in use and the process's RSS every
-// 20 ms meanwhile, and returns the elapsed time and the peaks. On Linux it
-// first resets the kernel's RSS high-water mark (/proc/self/clear_refs), so
-// that VmHWM afterwards is this measure's own peak, samples or not.
+// 20 ms meanwhile, and returns the elapsed time and the peaks. It first
+// returns freed heap to the operating system and, on Linux, resets the
+// kernel's RSS high-water mark (/proc/self/clear_refs), so that VmHWM
+// afterwards is this measure's own peak, samples or not. The RSS still
+// holds what the process keeps between measures: the stores' page caches.
 func measure(fn func() error) (time.Duration, memPeak, error) {
 	done := make(chan struct{})
 	peaks := make(chan memPeak, 1)
-	runtime.GC()
+	debug.FreeOSMemory() // a collection, and the heap earlier measures left behind returned to the OS
 	hwmReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 	go func() {
 		var ms runtime.MemStats
