@@ -88,7 +88,8 @@ type binaryFetch struct {
 }
 
 // attempt requests the rest of the content and appends it to the file. It
-// reports done when the content is complete.
+// reports done when the content is complete. The attempt fails as stalled
+// when the source sends nothing for StallTimeout; the next resumes.
 func (b *binaryFetch) attempt(ctx context.Context) (done bool, err error) {
 	req, err := b.c.request(ctx, http.MethodGet, b.url, b.withToken)
 	if err != nil {
@@ -102,11 +103,14 @@ func (b *binaryFetch) attempt(ctx context.Context) (done bool, err error) {
 			req.Header.Set("If-Range", b.etag)
 		}
 	}
-	resp, err := b.c.opts.HTTP.Do(req)
+	actx, wd := b.c.watch(ctx)
+	defer wd.stop()
+	resp, err := b.c.opts.HTTP.Do(req.WithContext(actx))
 	if err != nil {
-		return false, err
+		return false, wd.check(err)
 	}
-	defer resp.Body.Close()
+	body := wd.body(resp.Body)
+	defer body.Close()
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && b.n > 0 && rangeStart(resp) == b.n:
 		b.resumed++
@@ -122,9 +126,9 @@ func (b *binaryFetch) attempt(ctx context.Context) (done bool, err error) {
 	if b.max > 0 && resp.ContentLength > 0 && b.n+resp.ContentLength > b.max {
 		return false, dtm.Errorf(dtm.ETooLarge, "attachment exceeds %d bytes", b.max)
 	}
-	var src io.Reader = resp.Body
+	var src io.Reader = body
 	if b.max > 0 {
-		src = io.LimitReader(resp.Body, b.max-b.n+1)
+		src = io.LimitReader(body, b.max-b.n+1)
 	}
 	n, err := io.Copy(b.f, src)
 	b.n += n

@@ -63,7 +63,8 @@ type ClientOptions struct {
 	// fails as stalled and is retried like a broken connection (1 minute
 	// when 0). The clock restarts at each read that brings bytes, so a
 	// caller that stops reading a response body for that long ends the
-	// attempt too. (Binary fetches for attachments do not use it yet.)
+	// attempt too. Binary fetches for attachments use it as well, and
+	// resume with Range after a stall.
 	StallTimeout time.Duration
 }
 

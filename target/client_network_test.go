@@ -40,6 +40,9 @@ func netUpstream(t *testing.T) *httptest.Server {
 			b = []byte(`{"practice":"A81001","freshness":"ok","lagSeconds":1,"counts":{"Patient":100},"lastUpdated":"2026-01-05T10:00:00Z"}`)
 		case "/file":
 			b = netFile
+		case "/fhir/Binary/b1": // raw content, with Range support
+			http.ServeContent(w, r, "b1", time.Time{}, bytes.NewReader(netFile))
+			return
 		default:
 			http.NotFound(w, r)
 			return
@@ -123,6 +126,17 @@ func TestClient_NetworkFaults(t *testing.T) {
 		}
 		return nil
 	}
+	binary := func(ctx context.Context, c *Client) error {
+		path := filepath.Join(t.TempDir(), "b1")
+		res, err := c.FetchBinary(ctx, c.FHIRBase()+"/Binary/b1", false, path, 0)
+		if err != nil {
+			return err
+		}
+		if got, _ := os.ReadFile(path); !bytes.Equal(got, netFile) || res.Size != int64(len(netFile)) {
+			return fmt.Errorf("fetched %d bytes, content equal %v", res.Size, bytes.Equal(got, netFile))
+		}
+		return nil
+	}
 	stall := faultproxy.Fault{Kind: faultproxy.Stall, Delay: hourStall}
 	stallBody := faultproxy.Fault{Kind: faultproxy.Stall, At: 0.5, Delay: hourStall}
 	// Cut inside the last line: the line count still matches.
@@ -136,6 +150,8 @@ func TestClient_NetworkFaults(t *testing.T) {
 		{"DownloadStallInBody", "/file", stallBody, download},
 		{"DownloadStallBeforeHeaders", "/file", stall, download},
 		{"DownloadLastLineCutShort", "/file", short, download},
+		{"BinaryStallInBody", "/fhir/Binary/b1", stallBody, binary},
+		{"BinaryStallBeforeHeaders", "/fhir/Binary/b1", stall, binary},
 		{"PollStallBeforeHeaders", "/fhir/status", stall, poll},
 		{"PollManifestStall", "/fhir/status", stallBody, poll},
 		{"PollManifestCutShort", "/fhir/status", faultproxy.Fault{Kind: faultproxy.ShortLength, At: 0.5}, poll},
