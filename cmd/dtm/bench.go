@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -183,6 +184,7 @@ type benchRun struct {
 	cleanup   []func()       // closes stores and drops databases, last first
 
 	results []benchResult
+	out     io.Writer      // each result is printed here as it is measured
 	served  []atomic.Int64 // requests per replica of the --practices source, with several
 }
 
@@ -209,21 +211,21 @@ func runBench(ctx context.Context, e *env, o benchOptions, args []string) error 
 	if !o.practicesOnly {
 		for _, n := range o.sizes {
 			b := &benchRun{o: o, patients: n, log: slog.New(slog.DiscardHandler), dir: filepath.Join(dir, fmt.Sprint(n)),
-				stores: benchStores(o)}
+				stores: benchStores(o), out: e.stdout}
+			fmt.Fprintf(e.stdout, "\n%d patients (%s):\n", n, b.stores)
+			printBenchHeader(e.stdout)
 			err := b.run(ctx)
 			b.close()
 			if err != nil {
 				return fmt.Errorf("%d patients: %w", n, err)
 			}
 			rep.Results = append(rep.Results, b.results...)
-			if len(o.sizes) > 1 {
-				fmt.Fprintf(e.stdout, "\n%d patients (%s):\n", n, b.stores)
-				printBench(e, b.results)
-			}
 		}
 	}
 	if o.practices > 0 {
-		b := &benchRun{o: o, log: slog.New(slog.DiscardHandler), dir: filepath.Join(dir, "practices")}
+		fmt.Fprintf(e.stdout, "\n%d practices of %d patients:\n", o.practices, o.practicePatients)
+		printBenchHeader(e.stdout)
+		b := &benchRun{o: o, log: slog.New(slog.DiscardHandler), dir: filepath.Join(dir, "practices"), out: e.stdout}
 		if err := os.MkdirAll(b.dir, 0o755); err != nil {
 			return err
 		}
@@ -236,8 +238,6 @@ func runBench(ctx context.Context, e *env, o benchOptions, args []string) error 
 	if len(o.sizes) > 1 && !o.practicesOnly {
 		rep.Growth = growth(rep.Results)
 		printGrowth(e, rep.Growth, o.sizes)
-	} else {
-		printBench(e, rep.Results)
 	}
 	fmt.Fprintf(e.stdout, "\nload average at the end %s; %s\n", rep.LoadEnd, benchProcessNote)
 	if o.jsonOut != "" {
@@ -288,6 +288,7 @@ func (b *benchRun) add(name string, value float64, unit, budget string, higherBe
 		r.Met = &met
 	}
 	b.results = append(b.results, r)
+	printBenchRow(b.out, r)
 }
 
 // peakMemory records the largest per-measure peak RSS of the run against

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -266,18 +265,18 @@ func (b *benchRun) newPuller(progress target.Progress) (*target.Puller, error) {
 	return target.NewPuller(cfg)
 }
 
-// printBench writes the results as a table.
-func printBench(e *env, results []benchResult) {
-	w := bufio.NewWriter(e.stdout)
-	defer w.Flush()
+// printBenchHeader writes the heading of the results table.
+func printBenchHeader(w io.Writer) {
 	fmt.Fprintf(w, "%-52s %12s %-12s %-42s %-6s %8s %8s  %s\n", "measure", "value", "unit", "budget", "met", "heap MiB", "RSS MiB", "note")
-	for _, r := range results {
-		met := "-"
-		if r.Met != nil && *r.Met {
-			met = "met"
-		} else if r.Met != nil {
-			met = "MISSED"
-		}
-		fmt.Fprintf(w, "%-52s %12.1f %-12s %-42s %-6s %8.1f %8.0f  %s\n", r.Name, r.Value, r.Unit, r.Budget, met, r.PeakMiB, r.PeakRSS, r.Note)
+}
+
+// printBenchRow writes one result as a row of the table.
+func printBenchRow(w io.Writer, r benchResult) {
+	met := "-"
+	if r.Met != nil && *r.Met {
+		met = "met"
+	} else if r.Met != nil {
+		met = "MISSED"
 	}
+	fmt.Fprintf(w, "%-52s %12.1f %-12s %-42s %-6s %8.1f %8.0f  %s\n", r.Name, r.Value, r.Unit, r.Budget, met, r.PeakMiB, r.PeakRSS, r.Note)
 }
