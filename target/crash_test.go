@@ -47,7 +47,10 @@ func TestPuller_Crash(t *testing.T) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 1))
 	rounds := 10
-	if testing.Short() {
+	switch {
+	case os.Getenv("DTM_RELIABILITY_LONG") != "": // the long mode of docs/RELIABILITY.md
+		rounds = 100
+	case testing.Short():
 		rounds = 4
 	}
 	child := func(kill time.Duration) (killed bool, out []byte) {
