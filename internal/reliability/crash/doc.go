@@ -7,5 +7,5 @@
 //
 // The tests run in a fast mode by default (a few kills per case, for CI) and
 // in a long mode, with many trials, when DTM_RELIABILITY_LONG=1. Each test
-// logs its trial and kill counts; docs/RELIABILITY-crash.md records them.
+// logs its trial and kill counts; docs/RELIABILITY.md records them.
 package crash

@@ -7,5 +7,5 @@
 //
 // The package has no code of its own: everything is in its tests. A fast
 // mode runs in CI; -long (or DTM_RELIABILITY_LONG=1) runs many more trials.
-// docs/RELIABILITY-network.md records the guarantees and the figures.
+// docs/RELIABILITY.md records the guarantees and the figures.
 package network
