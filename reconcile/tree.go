@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 
 	"github.com/dtm-project/dtm"
@@ -63,12 +62,11 @@ func Advance(ctx context.Context, j dtm.Journal, t Tree, to dtm.Snapshot) (Tree,
 		return t, nil
 	}
 	lo, hi := min(from.Seq, to.Seq), max(from.Seq, to.Seq)
-	np := map[string]dtm.DigestEntry{}
-	for _, e := range t.NoPatient {
-		np[e.Type+"/"+e.ID] = e
-	}
+	// npEdits holds the no-patient bucket's changed entries (nil: gone);
+	// t.NoPatient is only filtered through it at the end, since it can
+	// hold hundreds of thousands of entries and a change few of them.
+	npEdits := map[resourceKey]*dtm.DigestEntry{}
 	touched := map[string]bool{}
-	npChanged := false
 	err := changeHeaders(j)(ctx, dtm.ChangeQuery{Practice: practice, Since: lo, Until: hi}, func(c dtm.Change) error {
 		old, err := j.State(ctx, practice, c.Type, c.ID, lo)
 		switch {
@@ -77,23 +75,21 @@ func Advance(ctx context.Context, j dtm.Journal, t Tree, to dtm.Snapshot) (Tree,
 		case err != nil:
 			return err
 		}
-		now := c // the state at `to`
+		now, then := c, old // the states at `to` and at t's snapshot
 		if to.Seq == lo {
-			now = old
+			now, then = old, c
 		}
 		for _, s := range []dtm.Change{c, old} {
 			if s.Patient != dtm.NoPatient {
 				touched[s.Patient] = true
 			}
 		}
-		k := c.Type + "/" + c.ID
-		if _, ok := np[k]; ok {
-			delete(np, k)
-			npChanged = true
+		k := resourceKey{c.Type, c.ID}
+		if then.Op == dtm.OpUpsert && then.Patient == dtm.NoPatient {
+			npEdits[k] = nil // in t.NoPatient: it held every live no-patient resource
 		}
 		if now.Op == dtm.OpUpsert && now.Patient == dtm.NoPatient {
-			np[k] = dtm.DigestEntry{Type: c.Type, ID: c.ID, Version: now.Version, Hash: now.Hash}
-			npChanged = true
+			npEdits[k] = &dtm.DigestEntry{Type: c.Type, ID: c.ID, Version: now.Version, Hash: now.Hash}
 		}
 		return nil
 	})
@@ -115,8 +111,19 @@ func Advance(ctx context.Context, j dtm.Journal, t Tree, to dtm.Snapshot) (Tree,
 			out.Sums[p] = sum
 		}
 	}
-	if npChanged {
-		out.NoPatient = SortEntries(slices.Collect(maps.Values(np)))
+	if len(npEdits) > 0 {
+		np := make([]dtm.DigestEntry, 0, len(t.NoPatient)+len(npEdits))
+		for _, e := range t.NoPatient {
+			if _, ok := npEdits[resourceKey{e.Type, e.ID}]; !ok {
+				np = append(np, e)
+			}
+		}
+		for _, e := range npEdits {
+			if e != nil {
+				np = append(np, *e)
+			}
+		}
+		out.NoPatient = SortEntries(np)
 		delete(out.Sums, dtm.NoPatient)
 		if len(out.NoPatient) > 0 {
 			sum := BucketSum{Digest: BucketDigest(out.NoPatient), Counts: map[string]int64{}}
@@ -129,6 +136,9 @@ func Advance(ctx context.Context, j dtm.Journal, t Tree, to dtm.Snapshot) (Tree,
 	out.Digest = sumUp(practice, to, out.Sums)
 	return out, nil
 }
+
+// resourceKey names one resource of a practice.
+type resourceKey struct{ typ, id string }
 
 // bucketSum returns the summary of patient p's bucket at seq at.
 func bucketSum(ctx context.Context, j dtm.Journal, practice, p string, at int64) (BucketSum, error) {
