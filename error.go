@@ -20,6 +20,7 @@ const (
 	ETooLarge     = "too-large"     // input exceeds a size limit
 	EFrozen       = "frozen"        // the practice is frozen for cutover
 	ENotSupported = "not-supported" // a valid but unsupported request
+	EStorageFull  = "storage-full"  // the store has no space left; nothing was written
 )
 
 // Error is an application error with a code from the vocabulary above and a
@@ -29,9 +30,10 @@ type Error struct {
 	Message string
 }
 
-// Error implements the error interface.
+// Error implements the error interface: the message, then the code in
+// brackets, e.g. "practice A81001 not found (not-found)".
 func (e *Error) Error() string {
-	return fmt.Sprintf("dtm error: code=%s message=%s", e.Code, e.Message)
+	return e.Message + " (" + e.Code + ")"
 }
 
 // Errorf returns an *Error with the given code and formatted message.

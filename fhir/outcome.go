@@ -79,13 +79,15 @@ func IssueCode(dtmCode string) string {
 		return "business-rule"
 	case dtm.ENotSupported:
 		return "not-supported"
+	case dtm.EStorageFull:
+		return "no-store"
 	}
 	return "exception" // dtm.EInternal and anything unknown
 }
 
 // HTTPStatus maps a dtm error code to the HTTP status sent with it: 400,
-// 404, 409, 401, 403, 429, 410, 503, 500, 413, 409 (frozen) and 501 for
-// not supported. "" (no error) is 200; unknown codes are 500.
+// 404, 409, 401, 403, 429, 410, 503, 500, 413, 409 (frozen), 501 for
+// not supported and 507 for a full store. "" (no error) is 200; unknown codes are 500.
 func HTTPStatus(dtmCode string) int {
 	switch dtmCode {
 	case "":
@@ -110,6 +112,8 @@ func HTTPStatus(dtmCode string) int {
 		return http.StatusRequestEntityTooLarge
 	case dtm.ENotSupported:
 		return http.StatusNotImplemented
+	case dtm.EStorageFull:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError // dtm.EInternal and anything unknown
 }

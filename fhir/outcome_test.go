@@ -57,6 +57,7 @@ func TestIssueCodeAndHTTPStatus(t *testing.T) {
 		{dtm.ETooLarge, "too-long", 413},
 		{dtm.EFrozen, "business-rule", 409},
 		{dtm.ENotSupported, "not-supported", 501},
+		{dtm.EStorageFull, "no-store", 507},
 		{"bogus", "exception", 500},
 	}
 	// Every code of the R4 issue-type value set IssueCode may return.

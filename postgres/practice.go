@@ -75,7 +75,7 @@ func (db *DB) ListPractices(ctx context.Context) ([]dtm.Practice, error) {
 func (db *DB) SetWatermark(ctx context.Context, ods string, t time.Time) error {
 	tag, err := db.pool.Exec(ctx, `UPDATE practices SET watermark_us = greatest(watermark_us, $1) WHERE ods = $2`, toMicros(t), ods)
 	if err != nil {
-		return fmt.Errorf("set watermark: %w", err)
+		return fmt.Errorf("set watermark: %w", storageError(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return dtm.Errorf(dtm.ENotFound, "practice %s not found", ods)

@@ -27,6 +27,12 @@ const chunkSize = 250
 // strictly increase with seq. Content hashes are computed on other
 // goroutines, starting before the lock is taken.
 func (db *DB) Apply(ctx context.Context, practice string, writes []dtm.Write) (dtm.Commit, error) {
+	c, err := db.apply(ctx, practice, writes)
+	return c, storageError(err)
+}
+
+// apply is Apply without the mapping of storage failures (storageError).
+func (db *DB) apply(ctx context.Context, practice string, writes []dtm.Write) (dtm.Commit, error) {
 	ps, err := batch.Check(writes)
 	if err != nil {
 		return dtm.Commit{}, err

@@ -101,7 +101,7 @@ func (db *DB) SetFrozen(ctx context.Context, ods string, frozen bool) error {
 func (db *DB) updatePractice(ctx context.Context, op, ods, query string, args ...any) error {
 	res, err := db.w.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, db.storageError(err))
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dtm-project/dtm"
 	"github.com/dtm-project/dtm/auth"
+	"github.com/dtm-project/dtm/fhir"
 	"github.com/dtm-project/dtm/internal/pgtest"
 	"github.com/dtm-project/dtm/postgres"
 	"github.com/dtm-project/dtm/source"
@@ -28,6 +29,7 @@ type storageFault struct {
 	inject  func(tb testing.TB)
 	recover func(tb testing.TB)
 	cause   string // what the store's error must say (the driver's words)
+	code    string // the dtm code the caller sees: EStorageFull (507) or EUnavailable (503)
 }
 
 // checkStorageFault loads part of a practice, injects the fault, and then
@@ -57,14 +59,20 @@ func checkStorageFault(t *testing.T, st dtm.Store, f storageFault) {
 	if !strings.Contains(err.Error(), f.cause) {
 		t.Fatalf("%s: Apply error %q does not say %q", f.name, err, f.cause)
 	}
+	if code := dtm.ErrorCode(err); code != f.code {
+		t.Fatalf("%s: Apply error has code %q, want %q: %v", f.name, code, f.code, err)
+	}
 	t.Logf("%s: Apply: %v", f.name, err)
 
 	srv := ingestServer(t, st)
 	status, outcome := postNDJSON(t, srv.URL, in.lines[half:])
-	if status < 500 || status > 599 {
-		t.Fatalf("%s: ingest answered %d, want 5xx", f.name, status)
+	if want := fhir.HTTPStatus(f.code); status != want {
+		t.Fatalf("%s: ingest answered %d, want %d: %s", f.name, status, want, outcome)
 	}
 	assertOutcome(t, outcome)
+	if !bytes.Contains(outcome, []byte("nothing of this write was applied")) {
+		t.Fatalf("%s: the OperationOutcome does not say why: %s", f.name, outcome)
+	}
 	t.Logf("%s: POST ingest: %d %s", f.name, status, outcome)
 	if after := liveState(t, st); !equalState(before, after) || mustHead(t, st) != head {
 		t.Fatalf("%s: the store changed although every write failed (%d resources before, %d after)", f.name, len(before), len(after))
@@ -197,6 +205,7 @@ func TestStorageFull_SQLite(t *testing.T) {
 			}
 		},
 		cause: "database or disk is full",
+		code:  dtm.EStorageFull,
 	})
 }
 
@@ -215,6 +224,7 @@ func TestStorageReadOnly_SQLite(t *testing.T) {
 		inject:  func(tb testing.TB) { mustPragma(tb, db, "query_only = ON") },
 		recover: func(tb testing.TB) { mustPragma(tb, db, "query_only = OFF") },
 		cause:   "readonly database",
+		code:    dtm.EUnavailable,
 	})
 }
 
@@ -266,6 +276,7 @@ func TestStorageReadOnly_Postgres(t *testing.T) {
 		inject:  func(tb testing.TB) { setReadOnly(tb, true) },
 		recover: func(tb testing.TB) { setReadOnly(tb, false) },
 		cause:   "read-only transaction",
+		code:    dtm.EUnavailable,
 	})
 }
 
@@ -291,6 +302,7 @@ func TestStorageFull_Postgres(t *testing.T) {
 		inject:  func(tb testing.TB) { pgExec(tb, url, diskFullAfter(100)) },
 		recover: func(tb testing.TB) { pgExec(tb, url, diskFreed) },
 		cause:   "No space left on device",
+		code:    dtm.EStorageFull,
 	})
 }
 
