@@ -102,7 +102,8 @@ func loadGenerated(b *testing.B, e *testEnv, patients int) {
 // the time to the manifest (planning) per export. Sub-benchmarks:
 // "parallel" fetches the files with 2 concurrent downloads, uncompressed;
 // "serial" and "serial-gzip" fetch them one after another, as dtm bench
-// does. DTM_BENCH_RESOURCES sets the practice size (default 100,000), or
+// does; "serial-ab" is "serial" with and without read-ahead, alternately.
+// DTM_BENCH_RESOURCES sets the practice size (default 100,000), or
 // DTM_BENCH_PATIENTS a generated practice of that many patients instead.
 func BenchmarkFullExport(b *testing.B) {
 	e := newTestEnv(b, true, func(c *Config) { c.MaxActiveJobs = 1 << 20 })
@@ -130,6 +131,34 @@ func BenchmarkFullExport(b *testing.B) {
 			b.ReportMetric(float64(total)/(cpuTime()-cpu0).Seconds(), "resources/cpu-s")
 			b.ReportMetric(float64(manifestTime.Milliseconds())/float64(b.N), "ms-to-manifest/op")
 		})
+	}
+	b.Run("serial-ab", func(b *testing.B) { benchReadAheadAB(b, e) })
+}
+
+// benchReadAheadAB compares serial downloads with and without read-ahead
+// (export_readahead.go), alternating export by export so that both see
+// the same load on a shared machine, and reports each one's rates.
+func benchReadAheadAB(b *testing.B, e *testEnv) {
+	tokens := e.srv.readAhead
+	defer func() { e.srv.readAhead = tokens }()
+	var wall [2]time.Duration
+	var cpu [2]time.Duration
+	var total [2]int64
+	round := 0
+	for b.Loop() {
+		round++
+		for k := range 2 {
+			i := (k + round) % 2                              // each goes first every other round
+			e.srv.readAhead = []chan struct{}{tokens, nil}[i] // no download is running
+			start, cpu0 := time.Now(), cpuTime()
+			total[i] += e.downloadAll(b, e.wait(e.kickoff("/fhir/Group/"+pA+"/$export")), 1, false)
+			wall[i] += time.Since(start)
+			cpu[i] += cpuTime() - cpu0
+		}
+	}
+	for i, name := range []string{"ahead", "noahead"} {
+		b.ReportMetric(float64(total[i])/wall[i].Seconds(), "resources/s-"+name)
+		b.ReportMetric(float64(total[i])/cpu[i].Seconds(), "resources/cpu-s-"+name)
 	}
 }
 

@@ -22,14 +22,14 @@ const (
 	// segmentRows is how many resources a segment holds on average (its
 	// seq width is the part's, divided in proportion). Each segment scan
 	// reads up to one store page past its end, so segments are large.
-	segmentRows = 8_000
+	segmentRows = 12_000
 	// segmentBuffer is the size a segment's rendered lines are handed to
 	// the writer in.
 	segmentBuffer = 128 << 10
 	// aheadBuffers is how many buffers a segment read ahead may fill
-	// before it waits for the writer (8 MiB); the segment being written
+	// before it waits for the writer (12 MiB); the segment being written
 	// gets currentBuffers.
-	aheadBuffers   = 64
+	aheadBuffers   = 96
 	currentBuffers = 2
 	// maxReadAhead bounds readAheadTokens.
 	maxReadAhead = 4
