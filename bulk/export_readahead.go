@@ -36,9 +36,10 @@ const (
 )
 
 // readAheadTokens is the capacity of Server.readAhead: the cores beyond
-// the one a download's writer uses, at least 1 and at most maxReadAhead.
+// the one a download's writer uses, at most maxReadAhead. With one core
+// there is none, and files are read in one scan.
 func readAheadTokens() int {
-	return min(max(runtime.GOMAXPROCS(0)-1, 1), maxReadAhead)
+	return min(max(runtime.GOMAXPROCS(0)-1, 0), maxReadAhead)
 }
 
 // segment is one sub-range of a change part being read by its own
