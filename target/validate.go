@@ -90,7 +90,10 @@ func (p *Puller) decodeResource(l lineRef, line []byte, v Validator, d *decoded)
 // as skipped, as Apply would count it, without being validated again: the
 // store keeps exactly that resource whatever validation would say, and it
 // was validated when it was applied (unless that pull ran without a
-// validator), so its warnings are not counted again either. It returns nil
+// validator); its warnings are therefore missing from this pull's Warnings
+// count (warnings are only counted; the findings reported to the source
+// come from quarantine records, which a held resource never had). It
+// returns nil
 // when neither the chunk's first nor its last line is held, so that a chunk
 // never applied costs at most two lookups.
 func (p *Puller) heldLines(ctx context.Context, practice string, ch chunk) []bool {
