@@ -93,9 +93,8 @@ func (p *Puller) decodeResource(l lineRef, line []byte, v Validator, d *decoded)
 // validator); its warnings are therefore missing from this pull's Warnings
 // count (warnings are only counted; the findings reported to the source
 // come from quarantine records, which a held resource never had). It
-// returns nil
-// when neither the chunk's first nor its last line is held, so that a chunk
-// never applied costs at most two lookups.
+// returns nil when neither the chunk's first nor its last line is held, so
+// that a chunk never applied costs at most two lookups.
 func (p *Puller) heldLines(ctx context.Context, practice string, ch chunk) []bool {
 	n := len(ch.lines)
 	first := p.holds(ctx, practice, ch.lines[0])
