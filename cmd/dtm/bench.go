@@ -210,7 +210,7 @@ func runBench(ctx context.Context, e *env, o benchOptions, args []string) error 
 	fmt.Fprintf(e.stdout, "dtm bench: %s, %s, %d CPUs, %s, load average %s\n", what, rep.GoVersion, rep.CPUs, rep.Arch, rep.LoadStart)
 	if !o.practicesOnly {
 		for _, n := range o.sizes {
-			b := &benchRun{o: o, patients: n, log: slog.New(slog.DiscardHandler), dir: filepath.Join(dir, fmt.Sprint(n)),
+			b := &benchRun{o: o, patients: n, log: benchLogger(e), dir: filepath.Join(dir, fmt.Sprint(n)),
 				stores: benchStores(o), out: e.stdout}
 			fmt.Fprintf(e.stdout, "\n%d patients (%s):\n", n, b.stores)
 			printBenchHeader(e.stdout)
@@ -225,7 +225,7 @@ func runBench(ctx context.Context, e *env, o benchOptions, args []string) error 
 	if o.practices > 0 {
 		fmt.Fprintf(e.stdout, "\n%d practices of %d patients:\n", o.practices, o.practicePatients)
 		printBenchHeader(e.stdout)
-		b := &benchRun{o: o, log: slog.New(slog.DiscardHandler), dir: filepath.Join(dir, "practices"), out: e.stdout}
+		b := &benchRun{o: o, log: benchLogger(e), dir: filepath.Join(dir, "practices"), out: e.stdout}
 		if err := os.MkdirAll(b.dir, 0o755); err != nil {
 			return err
 		}
@@ -247,6 +247,15 @@ func runBench(ctx context.Context, e *env, o benchOptions, args []string) error 
 		}
 	}
 	return nil
+}
+
+// benchLogger returns the components' logger: silent unless --log-level
+// debug asks what they do (the log lines cost time).
+func benchLogger(e *env) *slog.Logger {
+	if e.logLevel != "debug" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.logger()
 }
 
 // run measures every stage for one practice size.
