@@ -87,6 +87,13 @@ func (b *benchRun) export(ctx context.Context, since string) (benchManifest, tim
 // benchGet fetches u, asking for gzip when gz is set, and returns the
 // decoded body and headers; a status other than want is an error.
 func benchGet(ctx context.Context, u string, gz bool, want int) ([]byte, http.Header, error) {
+	var buf bytes.Buffer
+	hdr, err := benchFetch(ctx, u, gz, want, &buf)
+	return buf.Bytes(), hdr, err
+}
+
+// benchFetch fetches u as benchGet does, copying the decoded body to w.
+func benchFetch(ctx context.Context, u string, gz bool, want int, w io.Writer) (http.Header, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	req.Header.Set("Prefer", "respond-async")
 	req.Header.Set("Accept", "application/fhir+json")
@@ -95,35 +102,44 @@ func benchGet(ctx context.Context, u string, gz bool, want int) ([]byte, http.He
 	}
 	resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	var r io.Reader = resp.Body
 	if resp.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		r = zr
 	}
-	data, err := io.ReadAll(r)
+	_, err = io.Copy(w, r)
 	if err == nil && resp.StatusCode != want {
 		err = fmt.Errorf("status %d", resp.StatusCode)
 	}
-	return data, resp.Header, err
+	return resp.Header, err
 }
 
-// download fetches every file of a manifest and counts the NDJSON lines.
+// lineCounter counts the newlines written to it.
+type lineCounter int
+
+// Write counts p's newlines; it never fails.
+func (c *lineCounter) Write(p []byte) (int, error) {
+	*c += lineCounter(bytes.Count(p, []byte("\n")))
+	return len(p), nil
+}
+
+// download fetches every file of a manifest, streaming, and counts the
+// NDJSON lines (the client holds no file in memory, so the memory figures
+// are the server's).
 func download(ctx context.Context, m benchManifest, gz bool) (int, error) {
-	n := 0
+	var n lineCounter
 	for _, f := range append(m.Output, m.Deleted...) {
-		data, _, err := benchGet(ctx, f.URL, gz, http.StatusOK)
-		if err != nil {
-			return n, err
+		if _, err := benchFetch(ctx, f.URL, gz, http.StatusOK, &n); err != nil {
+			return int(n), err
 		}
-		n += bytes.Count(data, []byte("\n"))
 	}
-	return n, nil
+	return int(n), nil
 }
 
 func (b *benchRun) fullExport(ctx context.Context) error {
