@@ -178,7 +178,6 @@ func (b *benchRun) changeLatency(ctx context.Context) error {
 		bgErr := make(chan error, 1)
 		go func() {
 			start := time.Now()
-			defer func() { bgTime = time.Since(start) }()
 			for round := 0; bgCtx.Err() == nil; round++ {
 				writes := make([]dtm.Write, latencyBatch)
 				for i := range writes {
@@ -193,6 +192,7 @@ func (b *benchRun) changeLatency(ctx context.Context) error {
 				}
 				background += c.Applied
 			}
+			bgTime = time.Since(start) // before the send that publishes it
 			bgErr <- nil
 		}()
 		err := b.pushes(ctx, &lat)
