@@ -88,11 +88,11 @@ func newBenchCmd(e *env) *cobra.Command {
 migration against its budget: generation, source ingest, full export from
 kick-off to last byte over loopback HTTP (with and without gzip), delta export
 of --changes changes, change-to-availability latency (HTTP pushes while a bulk
-ingest runs alongside), target pull + validate +
-load, reconcile (source digest against target digest), the whole cutover
-(freeze, final delta pull after a simulated week, validate, load, reconcile,
-go/no-go; then rolled back) and peak memory. Prints a table with each figure
-beside its budget, and writes JSON with --json.
+ingest runs alongside), target pull + validate + load, reconcile (source digest
+against target digest), the whole cutover (freeze, final delta pull after a
+simulated week, validate, load, reconcile, go/no-go; then rolled back) and peak
+memory. Prints a table with each figure beside its budget, and writes JSON
+(with the machine and the load average) with --json.
 
 The bench runs in one process: source, target and client share the memory
 figures (peak Go heap and peak RSS per measure), so each is an upper bound for
