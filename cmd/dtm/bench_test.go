@@ -98,8 +98,8 @@ func TestBench_Quick(t *testing.T) {
 // target) for two tiny practice sizes, and checks the growth table holds
 // each measure at both sizes.
 func TestBench_PostgresGrowth(t *testing.T) {
-	if testing.Short() {
-		t.Skip("dtm bench on PostgreSQL takes a while; skipped with -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("dtm bench on PostgreSQL takes a while; skipped with -short and under -race (TestBench_Quick runs the stages under it)")
 	}
 	rep := runBenchJSON(t, "--quick", "--sizes", "5,10", "--db", pgtest.Start(t))
 	checkMeasures(t, rep.Results, "PostgreSQL", 5, 10)
@@ -117,8 +117,8 @@ func TestBench_PostgresGrowth(t *testing.T) {
 // --changes count is exported exactly (the stage fails otherwise), largest
 // first, and a count above the practice's size updates every resource.
 func TestBench_DeltaChanges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("dtm bench takes a while; skipped with -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("dtm bench takes a while; skipped with -short and under -race (TestBench_Quick runs the stages under it)")
 	}
 	rep := runBenchJSON(t, "--quick", "--source-only", "--patients", "3", "--changes", "10,100000")
 	var names []string
