@@ -32,7 +32,7 @@ func (db *DB) CreatePractice(ctx context.Context, p dtm.Practice) (dtm.Practice,
 	}
 	if _, err := db.pool.Exec(ctx, `INSERT INTO practices (ods, name, created_us) VALUES ($1, $2, $3)
 		ON CONFLICT (ods) DO NOTHING`, p.ODS, p.Name, db.clock.Now().UnixMicro()); err != nil {
-		return dtm.Practice{}, fmt.Errorf("create practice: %w", err)
+		return dtm.Practice{}, fmt.Errorf("create practice: %w", storageError(err))
 	}
 	out, err := db.Practice(ctx, p.ODS)
 	if err != nil {
@@ -98,7 +98,7 @@ func (db *DB) SetFrozen(ctx context.Context, ods string, frozen bool) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("set frozen: %w", err)
+		return fmt.Errorf("set frozen: %w", storageError(err))
 	}
 	if n == 0 {
 		return dtm.Errorf(dtm.ENotFound, "practice %s not found", ods)

@@ -32,19 +32,19 @@ func (db *DB) CreatePractice(ctx context.Context, p dtm.Practice) (dtm.Practice,
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return dtm.Practice{}, fmt.Errorf("create practice: %w", err)
+		return dtm.Practice{}, fmt.Errorf("create practice: %w", db.storageError(err))
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO practices (ods, name, created_us) VALUES (?, ?, ?)
 		ON CONFLICT (ods) DO NOTHING`, p.ODS, p.Name, db.clock.Now().UnixMicro()); err != nil {
-		return dtm.Practice{}, fmt.Errorf("create practice: %w", err)
+		return dtm.Practice{}, fmt.Errorf("create practice: %w", db.storageError(err))
 	}
 	out, err := scanPractice(tx.QueryRowContext(ctx, `SELECT `+practiceCols+` FROM practices WHERE ods = ?`, p.ODS))
 	if err != nil {
 		return dtm.Practice{}, fmt.Errorf("create practice: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return dtm.Practice{}, fmt.Errorf("create practice: %w", err)
+		return dtm.Practice{}, fmt.Errorf("create practice: %w", db.storageError(err))
 	}
 	return out, nil
 }
