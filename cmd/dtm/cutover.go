@@ -85,17 +85,31 @@ func openSourceStore(ctx context.Context, dsn string, log *slog.Logger) (dtm.Sto
 	return src, func() { src.Close() }, nil
 }
 
-// withSourceIssues makes svc read the practice's data issues from the
-// source store, when given, or else over the source's API (sourceIssues);
-// the target's own store holds none.
-func withSourceIssues(ctx context.Context, e *env, svc *cutover.Service, o issuesOptions, src dtm.Store, practice string) {
+// openCutoverService opens the target store at db and, with --source-db,
+// the source store, and returns the cutover service over them (days: the
+// readiness period) with a func that closes both. The service reads the
+// practice's data issues from the source store when given, or else over
+// the source's API (sourceIssues); the target's own store holds none.
+func openCutoverService(ctx context.Context, e *env, db, sourceDB string, issues issuesOptions, practice string, days int) (*cutover.Service, func(), error) {
+	log := e.logger()
+	st, err := openCutoverStore(ctx, db, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, closeSrc, err := openSourceStore(ctx, sourceDB, log)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	svc := newCutoverService(st, log, days)
 	planSource := ""
-	if plan, err := cutover.ActivePlan(ctx, svc.Store, practice); err == nil {
+	if plan, err := cutover.ActivePlan(ctx, st, practice); err == nil {
 		planSource = plan.SourceURL
 	}
-	if il := sourceIssues(ctx, e, o, src, practice, planSource); il != nil {
+	if il := sourceIssues(ctx, e, issues, src, practice, planSource); il != nil {
 		svc.Issues = il
 	}
+	return svc, func() { closeSrc(); st.Close() }, nil
 }
 
 const sourceDBUsage = "the source store, when reachable from here (test environments): its data issue log, instead of the source's API"
@@ -205,20 +219,12 @@ Exit status 3 when a check blocks.`,
 				return err
 			}
 			ctx := cmd.Context()
-			log := e.logger()
-			st, err := openCutoverStore(ctx, db, log)
+			svc, closeAll, err := openCutoverService(ctx, e, db, sourceDB, issues, practice, days)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			src, closeSrc, err := openSourceStore(ctx, sourceDB, log)
-			if err != nil {
-				return err
-			}
-			defer closeSrc()
-			svc := newCutoverService(st, log, days)
+			defer closeAll()
 			svc.Options.MaxErrorRate = maxRate
-			withSourceIssues(ctx, e, svc, issues, src, practice)
 			rep, err := svc.Readiness(ctx, practice)
 			if err != nil {
 				return err
@@ -266,19 +272,11 @@ readiness check blocks (the report is printed).`,
 				return err
 			}
 			ctx := cmd.Context()
-			log := e.logger()
-			st, err := openCutoverStore(ctx, db, log)
+			svc, closeAll, err := openCutoverService(ctx, e, db, sourceDB, issues, req.Practice, 0)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			src, closeSrc, err := openSourceStore(ctx, sourceDB, log)
-			if err != nil {
-				return err
-			}
-			defer closeSrc()
-			svc := newCutoverService(st, log, 0)
-			withSourceIssues(ctx, e, svc, issues, src, req.Practice)
+			defer closeAll()
 			c, rep, err := svc.Confirm(ctx, req)
 			if err != nil {
 				if len(rep.Checks) > 0 && !rep.Ready {
